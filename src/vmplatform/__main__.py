@@ -1,0 +1,5 @@
+"""``python -m vmplatform``."""
+
+from vmplatform.cli import main
+
+raise SystemExit(main())

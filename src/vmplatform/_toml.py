@@ -1,0 +1,134 @@
+"""Validated access to TOML data files.
+
+Every accessor raises :class:`DataFileError` naming the file, the key path
+and, when it can be found, the line, so a malformed file is never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import DataFileError
+
+_LINE_COL = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def load(path: Path) -> "Table":
+    """Parse ``path``; a syntax error becomes a DataFileError with its line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise DataFileError(str(path), "", f"cannot read: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise DataFileError(str(path), "", "not UTF-8 text") from err
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        m = _LINE_COL.search(str(err))
+        line = int(m.group(1)) if m else None
+        problem = _LINE_COL.sub("", str(err)).strip()
+        raise DataFileError(str(path), "", f"TOML syntax error: {problem}", line=line) from err
+    return Table(data, str(path), "", text)
+
+
+class Table:
+    """A TOML table plus where it came from, with typed, checked getters."""
+
+    def __init__(self, data: dict[str, Any], path: str, place: str, text: str) -> None:
+        self.data = data
+        self.path = path
+        self.place = place
+        self._text = text
+
+    # -- errors -------------------------------------------------------------
+    def error(self, key: str, problem: str, needle: str | None = None) -> DataFileError:
+        place = self._join(key)
+        return DataFileError(self.path, place, problem, line=self._find_line(key, needle))
+
+    def _join(self, key: str) -> str:
+        if not key:
+            return self.place
+        return f"{self.place}.{key}" if self.place else key
+
+    def _find_line(self, key: str, needle: str | None) -> int | None:
+        """Best-effort line lookup: the first line holding the offending value or key."""
+        for probe in (needle, key.split(".")[-1].split("[")[0] if key else None):
+            if not probe:
+                continue
+            pat = re.compile(r"(^|[\s\"'\[,{])" + re.escape(probe) + r"([\s\"'\],}=]|$)")
+            for n, line in enumerate(self._text.splitlines(), start=1):
+                if pat.search(line.split("#", 1)[0]):
+                    return n
+        return None
+
+    # -- structure ----------------------------------------------------------
+    def keys(self) -> list[str]:
+        return list(self.data)
+
+    def check_keys(self, allowed: set[str]) -> None:
+        for key in self.data:
+            if key not in allowed:
+                raise self.error(key, f"unknown key '{key}' (allowed: {', '.join(sorted(allowed))})")
+
+    def table(self, key: str, required: bool = False) -> "Table":
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                raise self.error(key, f"missing table '{key}'")
+            return Table({}, self.path, self._join(key), self._text)
+        if not isinstance(value, dict):
+            raise self.error(key, f"'{key}' must be a table")
+        return Table(value, self.path, self._join(key), self._text)
+
+    def tables(self, key: str) -> Iterator["Table"]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.error(key, f"'{key}' must be an array of tables ([[{key}]])")
+        for i, item in enumerate(value):
+            yield Table(item, self.path, f"{self._join(key)}[{i}]", self._text)
+
+    # -- scalars ------------------------------------------------------------
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self.data.get(key, default)
+        if value is None:
+            raise self.error(key, f"missing required key '{key}'")
+        if not isinstance(value, str):
+            raise self.error(key, f"'{key}' must be a string, not {type(value).__name__}")
+        return value
+
+    def integer(self, key: str, default: int | None = None) -> int:
+        value = self.data.get(key, default)
+        if value is None:
+            raise self.error(key, f"missing required key '{key}'")
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.error(key, f"'{key}' must be an integer, not {type(value).__name__}")
+        return value
+
+    def opt_int(self, key: str) -> int | None:
+        return None if key not in self.data else self.integer(key)
+
+    def date(self, key: str) -> datetime.date:
+        value = self.data.get(key)
+        if value is None:
+            raise self.error(key, f"missing required key '{key}' (a TOML date such as 2023-02-19)")
+        if isinstance(value, datetime.datetime) or not isinstance(value, datetime.date):
+            raise self.error(key, f"'{key}' must be a TOML date such as 2023-02-19, not {value!r}")
+        return value
+
+    def str_list(self, key: str) -> tuple[str, ...]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(key, f"'{key}' must be a list of strings")
+        return tuple(value)
+
+    def str_map(self, key: str) -> dict[str, str]:
+        sub = self.table(key)
+        out: dict[str, str] = {}
+        for k in sub.keys():
+            out[k] = sub.text(k)
+        return out

@@ -1,0 +1,90 @@
+"""The ``vmplatform`` command line: a thin layer over the Python API.
+
+Each subcommand lives in its own module and is imported only when used, so
+start-up stays close to a bare interpreter. Errors are
+:class:`~vmplatform.errors.VmplatformError`; they are printed as
+``vmplatform: error: ...`` (and, with --json, as a QMP error object on
+stdout) and never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+
+from ..errors import UsageError, VmplatformError
+
+# subcommand -> (module, help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "probe": ("probe", "probe this host's kernel features (real ioctls, no QEMU)"),
+    "query-platforms": ("query_platforms", "which platforms a host supports, and its default"),
+    "platforms": ("platforms", "list or show platform definitions"),
+    "features": ("features", "list the host-feature catalog"),
+    "machines": ("machines", "list machine types or import them from a QEMU binary"),
+    "resolve": ("resolve", "pin every platform-governed property for a machine type and platform"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}", f"see '{self.prog} --help'")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="vmplatform", description="Host-kernel-independent guest ABI for QEMU.")
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"vmplatform {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        mod = importlib.import_module(f"vmplatform.cli.{module}")
+        mod.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    return "--json" in argv or "--format=json" in argv or (
+        "--format" in argv and argv[list(argv).index("--format") + 1:][:1] == ["json"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args_list and args_list[0] in COMMANDS and not any(a in ("-h", "--help") for a in args_list[1:2]):
+            # Fast path: build only the parser of the subcommand that runs.
+            name = args_list[0]
+            module, help_text = COMMANDS[name]
+            mod = importlib.import_module(f"vmplatform.cli.{module}")
+            p = _Parser(prog=f"vmplatform {name}", description=help_text)
+            mod.add_arguments(p)
+            ns = p.parse_args(args_list[1:])
+            rc: int = mod.run(ns)
+            return rc
+        parser = build_parser()
+        ns = parser.parse_args(args_list)
+        if not getattr(ns, "_module", None):
+            parser.print_help()
+            return 2
+        mod = importlib.import_module(f"vmplatform.cli.{ns._module}")
+        rc = mod.run(ns)
+        return rc
+    except VmplatformError as err:
+        report_error(err, _wants_json(args_list))
+        return 2 if isinstance(err, UsageError) else 1
+    except KeyboardInterrupt:
+        print("vmplatform: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def report_error(err: VmplatformError, as_json: bool) -> None:
+    print(f"vmplatform: error: {err}", file=sys.stderr)
+    if as_json:
+        desc = err.message + (f" ({err.hint})" if err.hint else "")
+        print(json.dumps({"error": {"class": err.error_class, "desc": desc}}))

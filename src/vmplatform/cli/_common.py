@@ -1,0 +1,58 @@
+"""Options and loaders shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..platforms import PlatformSet, load_platforms
+from ..report import HostReport
+
+
+def add_platform_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--platform-dir", action="append", type=Path, default=[], metavar="DIR",
+                   help="extra directory (or file) of platform definitions; repeatable. "
+                        "Also read: $VMPLATFORM_PATH, /etc/vmplatform/platforms.d")
+
+
+def add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable JSON output")
+
+
+def add_host(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", metavar="REPORT.json",
+                   help="judge this host report ('-' for stdin) instead of probing this host")
+
+
+def platforms_from(ns: argparse.Namespace) -> PlatformSet:
+    return load_platforms(ns.platform_dir)
+
+
+def host_report(ns: argparse.Namespace) -> HostReport:
+    from ..report import loads
+
+    if ns.host is None:
+        from ..probe.linux import LinuxProbe
+        from ..features import default_catalog
+
+        return LinuxProbe().run(default_catalog())
+    if ns.host == "-":
+        return loads(sys.stdin.read(), "<stdin>")
+    from ..errors import HostReportError
+
+    try:
+        text = Path(ns.host).read_text(encoding="utf-8")
+    except OSError as err:
+        raise HostReportError(f"{ns.host}: cannot read host report: {err.strerror}",
+                              "pass a file written by 'vmplatform probe --json'") from err
+    except UnicodeDecodeError as err:
+        raise HostReportError(f"{ns.host}: not a text file", "pass a file written by 'vmplatform probe --json'") \
+            from err
+    return loads(text, ns.host)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")

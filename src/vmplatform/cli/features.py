@@ -1,0 +1,33 @@
+"""``vmplatform features``: the host-feature catalog."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import add_json, print_json
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_json(p)
+
+
+def run(ns: argparse.Namespace) -> int:
+    from ..features import default_catalog
+
+    cat = default_catalog()
+    if ns.json:
+        print_json([{
+            "id": f.id, "summary": f.summary, "category": f.category.value, "applies-to": f.applies_to.value,
+            "linux": f.linux, "linux-source": f.linux_source, "qemu": f.qemu, "qemu-source": f.qemu_source,
+            "requires": list(f.requires), "probe": {"method": f.probe.method, **dict(f.probe.args)},
+            "governs": [{"driver": g.driver, "property": g.property, "present": g.present, "absent": g.absent,
+                         **({"virtio-bit": g.virtio_bit} if g.virtio_bit is not None else {}),
+                         "qemu": g.qemu} for g in f.governs],
+        } for f in cat])
+        return 0
+    width = max(len(f.id) for f in cat)
+    for f in cat:
+        linux = f"Linux {f.linux}" if f.linux else "not a kernel release"
+        gov = ", ".join(f"{g.driver}.{g.property}" for g in f.governs) or "-"
+        print(f"{f.id:<{width}}  {linux:<16} {f.category.value:<8} {f.summary}\n{'':<{width}}  governs: {gov}")
+    return 0

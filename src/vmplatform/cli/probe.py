@@ -1,0 +1,36 @@
+"""``vmplatform probe``: probe this host's features with real ioctls."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import add_json
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_json(p)
+    p.add_argument("--no-userns", action="store_true",
+                   help="without CAP_NET_ADMIN, report TAP features unknown instead of probing them "
+                        "in a new user + network namespace")
+
+
+def run(ns: argparse.Namespace) -> int:
+    from ..features import default_catalog
+    from ..probe.linux import LinuxProbe
+    from ..report import FeatureStatus, dumps
+
+    report = LinuxProbe(userns=not ns.no_userns).run(default_catalog())
+    if ns.json:
+        sys.stdout.write(dumps(report))
+        return 0
+    h = report.host
+    out = [f"Host {h.hostname}: Linux {h.kernel_release} ({h.os_name}), {h.arch}",
+           f"Probed {report.probed_at} as {report.probe_mode} in {report.duration_us / 1000:.1f} ms", ""]
+    width = max(len(r.feature) for r in report.results)
+    mark = {FeatureStatus.SUPPORTED: "supported", FeatureStatus.UNSUPPORTED: "unsupported",
+            FeatureStatus.UNKNOWN: "unknown"}
+    for r in report.results:
+        out.append(f"  {r.feature:<{width}}  {mark[r.status]:<11}  {report.reason(r.feature)}")
+    print("\n".join(out))
+    return 0

@@ -1,0 +1,67 @@
+"""``vmplatform resolve``: effective value of every platform-governed property."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ._common import add_host, add_platform_dir, host_report, platforms_from, print_json
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--machine", "-M", required=True, help="machine type, e.g. pc-q35-10.0")
+    p.add_argument("--platform", "-P", help="platform name or definition file (default: this host's default)")
+    p.add_argument("--global", dest="globals", action="append", default=[], metavar="DRIVER.PROP=VALUE",
+                   help="user -global, as given to QEMU; repeatable")
+    p.add_argument("--device", action="append", default=[], metavar="TYPE",
+                   help="device type to resolve (default: virtio-net-pci); repeatable")
+    p.add_argument("--backend", choices=["tap", "tap-vhost", "none"], default="tap",
+                   help="NIC backend: tap (vnet header), tap-vhost (vhost=on), none (user/socket)")
+    p.add_argument("--accel", choices=["kvm", "tcg"], default="kvm")
+    p.add_argument("--format", choices=["text", "json", "qemu-args"], default="text")
+    p.add_argument("--machine-catalog", type=Path, help="machine catalog (default: the packaged QEMU snapshot)")
+    p.add_argument("--no-host-check", action="store_true",
+                   help="only compute the values; do not check that this host can provide them")
+    add_host(p)
+    add_platform_dir(p)
+
+
+def run(ns: argparse.Namespace) -> int:
+    from ..machines import default_machine_catalog, load_machine_catalog
+    from ..platforms import load_platform_file
+    from ..resolve import Backend, Device, VmConfig, parse_global, qemu_global_args, require_host, resolve
+    from ..support import evaluate
+    from ..views import resolution_json
+
+    platforms = platforms_from(ns)
+    mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else default_machine_catalog()
+    report = None if ns.no_host_check and ns.platform else host_report(ns)
+    if ns.platform and (ns.platform.endswith(".toml") or "/" in ns.platform):
+        platform = load_platform_file(Path(ns.platform), platforms)
+        platforms = platforms.with_platform(platform)
+    elif ns.platform:
+        platform = platforms.get(ns.platform)
+    else:
+        assert report is not None
+        platform = evaluate(report, platforms).default
+        print(f"vmplatform: using platform {platform.name}, the default of host {report.name}", file=sys.stderr)
+    backend = Backend(ns.backend)
+    types = ns.device or ["virtio-net-pci"]
+    devices = tuple(Device(f"dev{i}", t, backend if "net" in t else None) for i, t in enumerate(types))
+    config = VmConfig(machine=ns.machine, devices=devices, accel=ns.accel,
+                      user_globals=tuple(parse_global(g) for g in ns.globals))
+    res = resolve(mc, platforms, config, platform)
+    if report is not None:
+        require_host(res, report, platforms)
+    if ns.format == "json":
+        print_json(resolution_json(res))
+    elif ns.format == "qemu-args":
+        print(" ".join(qemu_global_args(res)))
+    else:
+        print(f"machine {res.machine.name}, platform {platform.name}, QEMU {res.qemu_version}, accel {ns.accel}")
+        width = max((len(f"{p.global_driver}.{p.property}") for p in res.properties), default=10)
+        for p in res.properties:
+            name = f"{p.global_driver}.{p.property}"
+            print(f"  {name:<{width}} = {p.value:<5} {p.layer.value:<14} {p.history[-1].why}")
+    return 0

@@ -1,0 +1,120 @@
+"""Errors raised by vmplatform.
+
+Every error a person can see derives from :class:`VmplatformError` and says
+what failed, why, and what to do (``hint``)::
+
+    VmplatformError
+     ├── DataFileError      a catalog, platform or machine-type file is malformed
+     ├── UnknownNameError   no such platform, feature or machine type
+     ├── HostReportError    a host report cannot be read
+     ├── ProbeError         the host probe could not run at all
+     ├── HostLacksFeatures  the VM needs host features this host does not have
+     ├── QemuError          launching or talking to QEMU failed
+     └── UsageError         the command line is wrong
+
+Foreign exceptions are wrapped once, at the boundary that understands them,
+with ``raise ... from err``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class VmplatformError(Exception):
+    """Root of all vmplatform errors.
+
+    ``message`` says what failed and why; ``hint`` says what to do.
+    ``error_class`` is the QMP error class used when the error is sent as a
+    QMP reply.
+    """
+
+    error_class = "GenericError"
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class DataFileError(VmplatformError):
+    """A data file is malformed; names the file, the place in it and the problem."""
+
+    def __init__(self, path: str, place: str, problem: str, line: int | None = None,
+                 hint: str = "") -> None:
+        where = path if line is None else f"{path}:{line}"
+        if place:
+            where = f"{where}: {place}"
+        super().__init__(f"{where}: {problem}", hint or "fix the file, or remove it from the search path")
+        self.path = path
+        self.place = place
+        self.problem = problem
+        self.line = line
+
+
+class UnknownNameError(VmplatformError):
+    """A platform, feature or machine type name that is not defined."""
+
+    def __init__(self, kind: str, name: str, known: list[str], hint: str = "") -> None:
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=3)
+        msg = f"unknown {kind} '{name}'"
+        if close:
+            msg += f" (did you mean {', '.join(repr(c) for c in close)}?)"
+        super().__init__(msg, hint or f"list the known names with 'vmplatform {kind}s list'")
+        self.kind = kind
+        self.name = name
+
+
+class HostReportError(VmplatformError):
+    """A host report file is not a valid vmplatform host report."""
+
+
+class ProbeError(VmplatformError):
+    """The probe could not run at all (not: a feature is missing)."""
+
+
+@dataclass(frozen=True)
+class MissingFeature:
+    """One host feature a VM needs and the host cannot provide."""
+
+    feature: str
+    needed_by: str          # e.g. "virtio-net-device.host_uso=on (platform linux-6.2)"
+    status: str             # "unsupported" or "unknown"
+    reason: str             # the probe's evidence
+    provided_by: str        # e.g. "Linux >= 6.2 (platform linux-6.2)"
+
+
+class HostLacksFeatures(VmplatformError):
+    """The resolved VM needs host features that this host does not provide."""
+
+    error_class = "HostLacksFeatures"
+
+    def __init__(self, host: str, missing: list[MissingFeature], hint: str = "") -> None:
+        lines = [f"host {host} cannot provide what this VM needs:"]
+        for m in missing:
+            lines.append(
+                f"  - {m.feature} ({m.status}: {m.reason}) is required by {m.needed_by}; "
+                f"provided by {m.provided_by}"
+            )
+        super().__init__(
+            "\n".join(lines),
+            hint or "choose a platform this host supports ('vmplatform query-platforms'), "
+            "or run the VM on a host that has the feature",
+        )
+        self.host = host
+        self.missing = missing
+
+
+class QemuError(VmplatformError):
+    """QEMU could not be launched or did not answer as expected."""
+
+
+class UsageError(VmplatformError):
+    """The command line is wrong."""

@@ -1,0 +1,48 @@
+"""A fake host: a probe that answers from a given feature set, no syscalls."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from ..features import Catalog
+from ..report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport
+
+
+@dataclass(frozen=True)
+class FakeHost:
+    """A simulated host. Features in ``supported`` are supported, features in
+    ``unknown`` are unknown (value: the reason), every other catalog feature is
+    unsupported."""
+
+    hostname: str = "fake-host"
+    kernel_release: str = "0.0.0-fake"
+    supported: frozenset[str] = frozenset()
+    unknown: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    arch: str = "x86_64"
+    os_release: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    evidence_note: str = "fake host"
+
+    @classmethod
+    def with_features(cls, features: Iterable[str], **kw: object) -> "FakeHost":
+        return cls(supported=frozenset(features), **kw)  # type: ignore[arg-type]
+
+    def run(self, catalog: Catalog) -> HostReport:
+        results = []
+        for feat in catalog:
+            if feat.id in self.unknown:
+                status, outcome = FeatureStatus.UNKNOWN, self.unknown[feat.id]
+            elif feat.id in self.supported:
+                status, outcome = FeatureStatus.SUPPORTED, "present"
+            else:
+                status, outcome = FeatureStatus.UNSUPPORTED, "absent"
+            results.append(FeatureResult(feat.id, status, Evidence(
+                check=f"{self.evidence_note}: {feat.probe.method}", outcome=outcome)))
+        return HostReport(
+            host=HostIdentity(self.hostname, self.kernel_release, "", self.arch,
+                              MappingProxyType(dict(self.os_release))),
+            results=tuple(results),
+            probed_at=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc).isoformat(),
+            probe_mode="fake", generator="vmplatform fake host")

@@ -1,0 +1,378 @@
+"""The real Linux probe: the same ioctls and syscalls QEMU makes, no QEMU.
+
+TAP probes mirror QEMU's ``net/tap-linux.c``: ``TUNGETFEATURES`` on
+/dev/net/tun, a TAP created with ``IFF_TAP|IFF_NO_PI|IFF_VNET_HDR``, then one
+``TUNSETOFFLOAD`` per offload mask, then offloads reset to 0. The TAP is never
+made persistent, so the kernel deletes it when the fd closes, including when
+the process is killed mid-probe: the probe cannot leave an interface behind.
+
+Without CAP_NET_ADMIN the TAP probes run in a forked child inside a new user +
+network namespace (where the kernel allows unprivileged user namespaces);
+failing that they report ``unknown`` with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime
+import errno as errno_mod
+import fcntl
+import json
+import os
+import struct
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import __version__
+from ..features import Catalog, HostFeature
+from ..report import Evidence, FeatureResult, FeatureStatus, HostReport
+from . import ioctls as K
+from .identity import local_identity
+
+TapHook = Callable[[str], None]
+
+
+@dataclass
+class _Result:
+    status: FeatureStatus
+    evidence: Evidence
+
+    def to_obj(self) -> dict[str, Any]:
+        e = self.evidence
+        return {"status": self.status.value, "check": e.check, "outcome": e.outcome,
+                "detail": e.detail, "errno": e.errno, "duration-us": e.duration_us}
+
+    @classmethod
+    def from_obj(cls, o: Mapping[str, Any]) -> "_Result":
+        return cls(FeatureStatus(o["status"]), Evidence(
+            o["check"], o["outcome"], o.get("detail", ""), o.get("errno"), float(o["duration-us"])))
+
+
+def _errname(err: int | None) -> str:
+    if err is None:
+        return "error"
+    return errno_mod.errorcode.get(err, f"errno {err}")
+
+
+def _timed(fn: Callable[[], _Result]) -> _Result:
+    t0 = time.perf_counter_ns()
+    res = fn()
+    res.evidence = Evidence(res.evidence.check, res.evidence.outcome, res.evidence.detail,
+                            res.evidence.errno, (time.perf_counter_ns() - t0) / 1000.0)
+    return res
+
+
+def _ok(check: str, outcome: str = "ok", detail: str = "") -> _Result:
+    return _Result(FeatureStatus.SUPPORTED, Evidence(check, outcome, detail))
+
+
+def _no(check: str, outcome: str, detail: str = "", err: int | None = None) -> _Result:
+    return _Result(FeatureStatus.UNSUPPORTED, Evidence(check, outcome, detail, err))
+
+
+def _unknown(check: str, outcome: str, detail: str = "", err: int | None = None) -> _Result:
+    return _Result(FeatureStatus.UNKNOWN, Evidence(check, outcome, detail, err))
+
+
+class _NeedsPrivilege(Exception):
+    pass
+
+
+# -- TAP ----------------------------------------------------------------------
+
+def _probe_tun(feats: list[HostFeature], on_tap: TapHook | None) -> dict[str, _Result]:
+    """All tun-* features with one /dev/net/tun fd and one non-persistent TAP."""
+    out: dict[str, _Result] = {}
+    t_open = time.perf_counter_ns()
+    try:
+        fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
+    except OSError as err:
+        mk = _no if err.errno in (errno_mod.ENOENT, errno_mod.ENODEV, errno_mod.ENXIO) else _unknown
+        for f in feats:
+            out[f.id] = mk("open(/dev/net/tun)", _errname(err.errno),
+                           "no TUN/TAP driver (CONFIG_TUN)" if mk is _no else err.strerror or str(err), err.errno)
+        return out
+    try:
+        buf = bytearray(4)
+        try:
+            fcntl.ioctl(fd, K.TUNGETFEATURES, buf)
+            tun_flags = struct.unpack("I", buf)[0]
+        except OSError as err:
+            tun_flags = 0
+            for f in feats:
+                out[f.id] = _unknown("ioctl(TUNGETFEATURES)", _errname(err.errno), err.strerror or str(err), err.errno)
+            return out
+        open_us = (time.perf_counter_ns() - t_open) / 1000.0
+        for f in feats:
+            if f.probe.method == "tun-features":
+                flag = K.flag_value(f.probe.args["flag"])
+                check = f"ioctl(TUNGETFEATURES) & {f.probe.args['flag']}"
+                res = (_ok(check, f"0x{tun_flags:x}") if tun_flags & flag
+                       else _no(check, f"0x{tun_flags:x}", "flag not reported by the kernel"))
+                res.evidence = Evidence(res.evidence.check, res.evidence.outcome, res.evidence.detail,
+                                        None, open_us)
+                out[f.id] = res
+        rest = [f for f in feats if f.probe.method != "tun-features"]
+        if not rest:
+            return out
+        ifr_flags = K.IFF_TAP | K.IFF_NO_PI | (K.IFF_VNET_HDR if tun_flags & K.IFF_VNET_HDR else 0)
+        ifr = struct.pack("16sH22x", b"vmpprobe%d", ifr_flags)
+        try:
+            res_ifr = fcntl.ioctl(fd, K.TUNSETIFF, ifr)
+        except OSError as err:
+            if err.errno == errno_mod.EPERM:
+                raise _NeedsPrivilege() from err
+            for f in rest:
+                out[f.id] = _unknown("ioctl(TUNSETIFF, IFF_TAP|IFF_NO_PI|IFF_VNET_HDR)",
+                                     _errname(err.errno), err.strerror or str(err), err.errno)
+            return out
+        name = res_ifr[:16].split(b"\0", 1)[0].decode()
+        if on_tap is not None:
+            on_tap(name)
+        for f in rest:
+            out[f.id] = _timed(lambda f=f: _tun_one(fd, f))  # type: ignore[misc]
+        try:
+            fcntl.ioctl(fd, K.TUNSETOFFLOAD, 0)
+        except OSError:
+            pass
+        return out
+    finally:
+        os.close(fd)
+
+
+def _tun_one(fd: int, f: HostFeature) -> _Result:
+    if f.probe.method == "tun-offload":
+        names = [str(n) for n in f.probe.args["offloads"]]  # type: ignore[attr-defined]
+        mask = 0
+        for n in names:
+            mask |= K.offload_value(n)
+        check = f"ioctl(TUNSETOFFLOAD, {'|'.join(names)} = 0x{mask:x})"
+        try:
+            fcntl.ioctl(fd, K.TUNSETOFFLOAD, mask)
+        except OSError as err:
+            if err.errno == errno_mod.EINVAL:
+                return _no(check, "EINVAL", "the kernel rejects this offload mask", err.errno)
+            return _unknown(check, _errname(err.errno), err.strerror or str(err), err.errno)
+        return _ok(check)
+    if f.probe.method == "tun-steering-ebpf":
+        check = "ioctl(TUNSETSTEERINGEBPF, -1)"
+        try:
+            fcntl.ioctl(fd, K.TUNSETSTEERINGEBPF, struct.pack("i", -1))
+        except OSError as err:
+            if err.errno in (errno_mod.EINVAL, errno_mod.ENOTTY):
+                return _no(check, _errname(err.errno), "ioctl not implemented by this kernel", err.errno)
+            return _unknown(check, _errname(err.errno), err.strerror or str(err), err.errno)
+        return _ok(check)
+    return _unknown(f.probe.method, "unsupported method")
+
+
+def _probe_tun_in_userns(feats: list[HostFeature]) -> dict[str, _Result]:
+    """Run the TAP probes in a forked child inside a new user + net namespace."""
+    from . import userns
+
+    raw = userns.run_in_user_netns(lambda: {fid: r.to_obj() for fid, r in _probe_tun(feats, None).items()})
+    return {fid: _Result.from_obj(o) for fid, o in raw.items()}
+
+
+# -- vhost, KVM, BPF, values --------------------------------------------------
+
+@dataclass
+class _Devices:
+    """Per-run cache: each device node is opened at most once."""
+
+    vhost: dict[str, tuple[int | None, OSError | None]] = field(default_factory=dict)
+    kvm_fd: int | None = None
+    kvm_err: OSError | None = None
+    vm_fd: int | None = None
+    vm_err: OSError | None = None
+
+    def vhost_features(self, device: str) -> tuple[int | None, OSError | None]:
+        if device not in self.vhost:
+            try:
+                fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+            except OSError as err:
+                self.vhost[device] = (None, err)
+            else:
+                try:
+                    fcntl.ioctl(fd, K.VHOST_SET_OWNER, 0)
+                    buf = bytearray(8)
+                    fcntl.ioctl(fd, K.VHOST_GET_FEATURES, buf)
+                    self.vhost[device] = (struct.unpack("Q", buf)[0], None)
+                except OSError as err:
+                    self.vhost[device] = (None, err)
+                finally:
+                    os.close(fd)
+        return self.vhost[device]
+
+    def kvm(self) -> int:
+        if self.kvm_fd is None and self.kvm_err is None:
+            try:
+                self.kvm_fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+            except OSError as err:
+                self.kvm_err = err
+        if self.kvm_err is not None:
+            raise self.kvm_err
+        assert self.kvm_fd is not None
+        return self.kvm_fd
+
+    def vm(self) -> int:
+        if self.vm_fd is None and self.vm_err is None:
+            try:
+                self.vm_fd = fcntl.ioctl(self.kvm(), K.KVM_CREATE_VM, 0)
+            except OSError as err:
+                self.vm_err = err
+        if self.vm_err is not None:
+            raise self.vm_err
+        assert self.vm_fd is not None
+        return self.vm_fd
+
+    def close(self) -> None:
+        for fd in (self.vm_fd, self.kvm_fd):
+            if fd is not None:
+                os.close(fd)
+        self.vm_fd = self.kvm_fd = None
+
+
+def _device_missing(err: OSError) -> bool:
+    return err.errno in (errno_mod.ENOENT, errno_mod.ENODEV, errno_mod.ENXIO)
+
+
+def _probe_vhost(dev: _Devices, f: HostFeature) -> _Result:
+    device = str(f.probe.args["device"])
+    bit = f.probe.args.get("bit")
+    feats, err = dev.vhost_features(device)
+    check = f"open({device}) + VHOST_GET_FEATURES"
+    if err is not None:
+        if _device_missing(err):
+            return _no(check, _errname(err.errno), f"{device} does not exist (module not loaded or not built)",
+                       err.errno)
+        return _unknown(check, _errname(err.errno), err.strerror or str(err), err.errno)
+    assert feats is not None
+    if bit is None:
+        return _ok(check, f"0x{feats:x}")
+    assert isinstance(bit, int)
+    if feats >> bit & 1:
+        return _ok(check, f"0x{feats:x}", f"bit {bit} set")
+    return _no(check, f"0x{feats:x}", f"bit {bit} not offered by the kernel's vhost driver")
+
+
+def _probe_kvm(dev: _Devices, f: HostFeature, on_vm: bool) -> _Result:
+    cap = int(f.probe.args["number"])  # type: ignore[call-overload]
+    cap_name = str(f.probe.args.get("capability", cap))
+    scope = "VM fd" if on_vm else "/dev/kvm"
+    check = f"ioctl({scope}, KVM_CHECK_EXTENSION, {cap_name}={cap})"
+    try:
+        fd = dev.vm() if on_vm else dev.kvm()
+    except OSError as err:
+        if _device_missing(err):
+            return _no(check, _errname(err.errno), "no /dev/kvm (KVM not available)", err.errno)
+        what = "KVM_CREATE_VM" if on_vm and dev.kvm_err is None else "open(/dev/kvm)"
+        return _unknown(check, _errname(err.errno), f"{what} failed: {err.strerror}", err.errno)
+    try:
+        r = fcntl.ioctl(fd, K.KVM_CHECK_EXTENSION, cap)
+    except OSError as err:
+        return _unknown(check, _errname(err.errno), err.strerror or str(err), err.errno)
+    return _ok(check, f"returned {r}") if r > 0 else _no(check, "returned 0", "capability not offered")
+
+
+def _probe_value(f: HostFeature) -> _Result:
+    want = f.probe.args.get("equals")
+    if f.probe.method == "sysconf":
+        name = str(f.probe.args["name"])
+        check = f"sysconf({name})"
+        try:
+            got = str(os.sysconf(name))
+        except (ValueError, OSError) as err:
+            return _unknown(check, "error", str(err))
+    else:
+        path = str(f.probe.args["path"])
+        check = f"read({path})"
+        try:
+            with open(path, encoding="ascii", errors="replace") as fh:
+                got = fh.read().strip()
+        except OSError as err:
+            if _device_missing(err):
+                return _no(check, _errname(err.errno), "file absent", err.errno)
+            return _unknown(check, _errname(err.errno), err.strerror or "", err.errno)
+    if got == str(want):
+        return _ok(check, f"value {got}")
+    return _no(check, f"value {got}", f"expected {want}")
+
+
+def _probe_bpf(f: HostFeature) -> _Result:
+    from . import bpf
+
+    return bpf.probe_socket_filter_load(_Result)
+
+
+# -- driver -------------------------------------------------------------------
+
+class LinuxProbe:
+    """Probe this Linux host.
+
+    ``userns``: when TAP creation needs privilege we lack, retry the TAP probes
+    in a new user + network namespace. ``on_tap``: called with the TAP name
+    while it exists (tests use it to kill the probe mid-flight).
+    """
+
+    def __init__(self, *, userns: bool = True, on_tap: TapHook | None = None) -> None:
+        self.userns = userns
+        self.on_tap = on_tap
+
+    def run(self, catalog: Catalog) -> HostReport:
+        t0 = time.perf_counter_ns()
+        started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        feats = list(catalog)
+        tun = [f for f in feats if f.probe.method.startswith("tun-")]
+        results: dict[str, _Result] = {}
+        mode = "root" if os.geteuid() == 0 else "unprivileged"
+        try:
+            results.update(_probe_tun(tun, self.on_tap))
+        except _NeedsPrivilege:
+            results.update(self._tun_without_privilege(tun))
+            mode = "user-namespace" if all(
+                results[f.id].status is not FeatureStatus.UNKNOWN for f in tun) else "unprivileged"
+        dev = _Devices()
+        try:
+            for f in feats:
+                if f.id in results:
+                    continue
+                m = f.probe.method
+                if m == "vhost-features":
+                    res = _timed(lambda f=f: _probe_vhost(dev, f))  # type: ignore[misc]
+                elif m in ("kvm-extension", "kvm-vm-extension"):
+                    res = _timed(lambda f=f, m=m: _probe_kvm(dev, f, m == "kvm-vm-extension"))  # type: ignore[misc]
+                elif m == "bpf-prog-load":
+                    res = _timed(lambda f=f: _probe_bpf(f))  # type: ignore[misc]
+                else:
+                    res = _timed(lambda f=f: _probe_value(f))  # type: ignore[misc]
+                results[f.id] = res
+        finally:
+            dev.close()
+        return HostReport(
+            host=local_identity(),
+            results=tuple(FeatureResult(f.id, results[f.id].status, results[f.id].evidence) for f in feats),
+            probed_at=started.isoformat(), probe_mode=mode,
+            duration_us=(time.perf_counter_ns() - t0) / 1000.0, generator=f"vmplatform {__version__}")
+
+    def _tun_without_privilege(self, tun: list[HostFeature]) -> dict[str, _Result]:
+        reason = "TUNSETIFF needs CAP_NET_ADMIN (EPERM)"
+        if self.userns:
+            try:
+                return _probe_tun_in_userns(tun)
+            except OSError as err:
+                reason += f"; no user namespace either: {err.strerror or err}"
+        return {f.id: _unknown("ioctl(TUNSETIFF)", "EPERM", reason + "; run as root", errno_mod.EPERM)
+                for f in tun}
+
+
+def probe_host(catalog: Catalog | None = None, **kw: Any) -> HostReport:
+    """Probe this host with the real Linux probe (the packaged catalog by default)."""
+    from ..features import default_catalog
+
+    return LinuxProbe(**kw).run(catalog or default_catalog())
+
+
+def iter_features(report: HostReport) -> Iterable[str]:
+    return (r.feature for r in report.results)

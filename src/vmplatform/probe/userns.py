@@ -1,0 +1,64 @@
+"""Run a function in a forked child inside a new user + network namespace.
+
+Used when the caller lacks CAP_NET_ADMIN: inside its own user namespace the
+child is root over a private network namespace, so it may create a TAP there;
+the namespace and everything in it die with the child.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="ascii") as fh:
+        fh.write(text)
+
+
+def run_in_user_netns(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Return ``fn()`` as computed in the child; OSError if no namespace can be made."""
+    uid, gid = os.getuid(), os.getgid()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into the caller's stack
+        code = 0
+        try:
+            os.close(r)
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
+                e = ctypes.get_errno()
+                payload: dict[str, Any] = {"error": errno.errorcode.get(e, str(e)), "errno": e}
+            else:
+                _write("/proc/self/setgroups", "deny")
+                _write("/proc/self/uid_map", f"0 {uid} 1")
+                _write("/proc/self/gid_map", f"0 {gid} 1")
+                payload = {"result": fn()}
+        except BaseException as err:  # report, never raise out of the fork
+            payload = {"error": f"{type(err).__name__}: {err}", "errno": getattr(err, "errno", None)}
+        try:
+            os.write(w, json.dumps(payload).encode())
+        except BaseException:
+            code = 1
+        os._exit(code)
+    os.close(w)
+    chunks = []
+    with os.fdopen(r, "rb") as fh:
+        while chunk := fh.read(65536):
+            chunks.append(chunk)
+    os.waitpid(pid, 0)
+    try:
+        payload = json.loads(b"".join(chunks) or b"{}")
+    except json.JSONDecodeError:
+        payload = {"error": "child produced no result"}
+    if "result" not in payload:
+        raise OSError(payload.get("errno") or errno.EPERM, f"user namespace: {payload.get('error')}")
+    result: dict[str, Any] = payload["result"]
+    return result

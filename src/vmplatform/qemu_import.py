@@ -1,0 +1,88 @@
+"""Import a machine catalog from a real QEMU binary over QMP.
+
+Starts ``QEMU -machine none -S`` with a private QMP socket, asks
+``query-version``, ``query-machines`` (``compat-props: true``, QEMU >= 9.1),
+``qom-list-types`` and ``device-list-properties`` / ``qom-list-properties``
+for every type a catalog feature governs, then quits QEMU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+import shlex
+import subprocess
+import tempfile
+from typing import Any
+
+from .errors import QemuError
+from .features import Catalog
+from .machines import SCHEMA, governed_drivers, lineage, normalize_value
+from .qemu_proc import QemuProcess
+
+
+async def _collect(binary: str, catalog: Catalog) -> dict[str, Any]:
+    async with QemuProcess(binary, ["-machine", "none", "-nodefaults", "-display", "none", "-S"]) as qemu:
+        qmp = qemu.qmp
+        version: Any = await qmp.execute("query-version")
+        try:
+            machines: Any = await qmp.execute("query-machines", {"compat-props": True})
+        except Exception as err:
+            raise QemuError(f"{binary}: query-machines with compat-props failed: {err}",
+                            "vmplatform needs QEMU >= 9.1 to import machine types") from err
+        types: Any = await qmp.execute("qom-list-types", {"abstract": True})
+        parents = {t["name"]: t["parent"] for t in types if "parent" in t}
+        abstract = {t["name"] for t in types if t.get("abstract")}
+        concrete = [t["name"] for t in types if not t.get("abstract")]
+        drivers = sorted({gp.driver for f in catalog for gp in f.governs})
+        props = {gp.property for f in catalog for gp in f.governs}
+        defaults: dict[str, dict[str, Any]] = {}
+        for tn in governed_drivers(drivers, parents, concrete):
+            is_device = "device" in lineage(tn, parents)
+            cmd = "device-list-properties" if is_device and tn not in abstract else "qom-list-properties"
+            try:
+                plist: Any = await qmp.execute(cmd, {"typename": tn})
+            except Exception:
+                continue  # some types cannot be instantiated on this machine; they are not ours to pin
+            found = {p["name"]: p.get("default-value") for p in plist if p["name"] in props}
+            if found:
+                defaults[tn] = {k: ("" if v is None else normalize_value(v)) for k, v in found.items()}
+        await qmp.execute("quit")
+    q = version["qemu"]
+    return {
+        "schema": SCHEMA,
+        "qemu-version": f"{q['major']}.{q['minor']}.{q['micro']}",
+        "qemu-package": version.get("package", "").strip(),
+        "qemu-binary": binary,
+        "arch": _arch_of(binary),
+        "generated-by": "vmplatform machines import --qemu " + shlex.quote(binary),
+        "generated-at": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+        "machines": [
+            {"name": m["name"], **({"alias": m["alias"]} if m.get("alias") else {}),
+             "is-default": bool(m.get("is-default")), "deprecated": bool(m.get("deprecated")),
+             "compat-props": [{"qom-type": p["qom-type"], "property": p["property"], "value": p["value"]}
+                              for p in m.get("compat-props", [])]}
+            for m in sorted(machines, key=lambda m: m["name"])
+        ],
+        # Only the lineage of governed types: nothing else is ever looked up.
+        "parents": dict(sorted((t, parents[t]) for t in _closure(defaults, parents) if t in parents)),
+        "device-defaults": dict(sorted(defaults.items())),
+    }
+
+
+def _closure(types: dict[str, Any], parents: dict[str, str]) -> set[str]:
+    out: set[str] = set()
+    for t in types:
+        out |= lineage(t, parents)
+    return out
+
+
+def _arch_of(binary: str) -> str:
+    base = os.path.basename(binary)
+    return base.removeprefix("qemu-system-") if base.startswith("qemu-system-") else ""
+
+
+def import_from_qemu(binary: str, catalog: Catalog) -> dict[str, Any]:
+    """The machine catalog of ``binary`` as a JSON-ready object."""
+    return asyncio.run(_collect(binary, catalog))

@@ -1,0 +1,238 @@
+"""Host reports: what the probe found on one host, and their JSON form.
+
+The JSON form is versioned (``schema``) and uses kebab-case keys. Reading a
+report validates it completely; a truncated or foreign file is a
+:class:`HostReportError` that says what is wrong and how to get a good one.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .errors import HostReportError
+
+SCHEMA = "vmplatform/host-report/1"
+_REGEN = "produce a fresh one on that host with 'vmplatform probe --json > REPORT.json'"
+
+
+class FeatureStatus(enum.Enum):
+    SUPPORTED = "supported"
+    UNSUPPORTED = "unsupported"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why the probe concluded what it did: the call made and what came back."""
+
+    check: str                   # e.g. "ioctl(TUNSETOFFLOAD, TUN_F_CSUM|TUN_F_USO4|TUN_F_USO6)"
+    outcome: str                 # e.g. "ok", "EINVAL", "ENOENT", "value 4096"
+    detail: str = ""             # free text for a person
+    errno: int | None = None
+    duration_us: float = 0.0
+
+
+@dataclass(frozen=True)
+class FeatureResult:
+    feature: str
+    status: FeatureStatus
+    evidence: Evidence
+
+
+@dataclass(frozen=True)
+class HostIdentity:
+    hostname: str
+    kernel_release: str
+    kernel_version: str
+    arch: str
+    os_release: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def os_name(self) -> str:
+        return self.os_release.get("PRETTY_NAME", "unknown OS")
+
+
+@dataclass(frozen=True)
+class HostReport:
+    """The result of probing one host."""
+
+    host: HostIdentity
+    results: tuple[FeatureResult, ...]
+    probed_at: str = ""                 # ISO 8601 UTC
+    probe_mode: str = ""                # "root", "user-namespace", "unprivileged", "fake"
+    duration_us: float = 0.0
+    generator: str = ""                 # "vmplatform 0.1.0"
+
+    def __iter__(self) -> Iterator[FeatureResult]:
+        return iter(self.results)
+
+    def result(self, feature: str) -> FeatureResult | None:
+        for r in self.results:
+            if r.feature == feature:
+                return r
+        return None
+
+    def status(self, feature: str) -> FeatureStatus:
+        r = self.result(feature)
+        return FeatureStatus.UNKNOWN if r is None else r.status
+
+    def reason(self, feature: str) -> str:
+        r = self.result(feature)
+        if r is None:
+            return "not probed (the report predates this feature)"
+        ev = r.evidence
+        text = f"{ev.check}: {ev.outcome}"
+        return f"{text} ({ev.detail})" if ev.detail else text
+
+    def supported(self) -> frozenset[str]:
+        return frozenset(r.feature for r in self.results if r.status is FeatureStatus.SUPPORTED)
+
+    @property
+    def name(self) -> str:
+        return self.host.hostname
+
+
+# -- JSON ---------------------------------------------------------------------
+
+def to_json_obj(report: HostReport) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "generator": report.generator,
+        "probed-at": report.probed_at,
+        "probe-mode": report.probe_mode,
+        "duration-us": round(report.duration_us, 1),
+        "host": {
+            "hostname": report.host.hostname,
+            "kernel-release": report.host.kernel_release,
+            "kernel-version": report.host.kernel_version,
+            "arch": report.host.arch,
+            "os-release": dict(report.host.os_release),
+        },
+        "features": [
+            {
+                "id": r.feature,
+                "status": r.status.value,
+                "evidence": {
+                    "check": r.evidence.check,
+                    "outcome": r.evidence.outcome,
+                    **({"detail": r.evidence.detail} if r.evidence.detail else {}),
+                    **({"errno": r.evidence.errno} if r.evidence.errno is not None else {}),
+                    "duration-us": round(r.evidence.duration_us, 1),
+                },
+            }
+            for r in report.results
+        ],
+    }
+
+
+def dumps(report: HostReport) -> str:
+    return json.dumps(to_json_obj(report), indent=2) + "\n"
+
+
+def loads(text: str, source: str = "<report>") -> HostReport:
+    """Parse and validate a host report; errors name the source and the place."""
+    if not text.strip():
+        raise HostReportError(f"{source}: empty file, not a host report", _REGEN)
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as err:
+        hint = _REGEN
+        if _unclosed(text):
+            problem = f"truncated JSON (ends at line {err.lineno}, column {err.colno}: {err.msg})"
+        else:
+            problem = f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"
+        raise HostReportError(f"{source}: {problem}", hint) from err
+    return from_json_obj(obj, source)
+
+
+def _unclosed(text: str) -> bool:
+    """True when the text ends inside a string or with brackets still open: cut short."""
+    depth, in_str, esc = 0, False, False
+    for ch in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+    return in_str or depth > 0
+
+
+def from_json_obj(obj: object, source: str = "<report>") -> HostReport:
+    r = _Reader(source)
+    top = r.obj(obj, "")
+    schema = top.get("schema")
+    if schema != SCHEMA:
+        raise HostReportError(
+            f"{source}: not a vmplatform host report (schema {schema!r}, expected {SCHEMA!r})", _REGEN)
+    host = r.obj(top.get("host"), "host")
+    osr = r.obj(host.get("os-release", {}), "host.os-release")
+    identity = HostIdentity(
+        hostname=r.str(host, "hostname", "host"), kernel_release=r.str(host, "kernel-release", "host"),
+        kernel_version=r.str(host, "kernel-version", "host", ""), arch=r.str(host, "arch", "host"),
+        os_release=MappingProxyType({str(k): str(v) for k, v in osr.items()}))
+    feats = top.get("features")
+    if not isinstance(feats, list):
+        raise HostReportError(f"{source}: 'features' must be a list", _REGEN)
+    results = []
+    seen: set[str] = set()
+    for i, f in enumerate(feats):
+        place = f"features[{i}]"
+        fo = r.obj(f, place)
+        fid = r.str(fo, "id", place)
+        if fid in seen:
+            raise HostReportError(f"{source}: {place}: feature '{fid}' appears twice", _REGEN)
+        seen.add(fid)
+        try:
+            status = FeatureStatus(r.str(fo, "status", place))
+        except ValueError:
+            raise HostReportError(
+                f"{source}: {place}.status: must be supported, unsupported or unknown", _REGEN) from None
+        ev = r.obj(fo.get("evidence"), f"{place}.evidence")
+        errno = ev.get("errno")
+        if errno is not None and not isinstance(errno, int):
+            raise HostReportError(f"{source}: {place}.evidence.errno must be an integer", _REGEN)
+        dur = ev.get("duration-us", 0.0)
+        if not isinstance(dur, (int, float)):
+            raise HostReportError(f"{source}: {place}.evidence.duration-us must be a number", _REGEN)
+        results.append(FeatureResult(fid, status, Evidence(
+            check=r.str(ev, "check", f"{place}.evidence"), outcome=r.str(ev, "outcome", f"{place}.evidence"),
+            detail=r.str(ev, "detail", f"{place}.evidence", ""), errno=errno, duration_us=float(dur))))
+    dur_total = top.get("duration-us", 0.0)
+    return HostReport(
+        host=identity, results=tuple(results), probed_at=r.str(top, "probed-at", "", ""),
+        probe_mode=r.str(top, "probe-mode", "", ""),
+        duration_us=float(dur_total) if isinstance(dur_total, (int, float)) else 0.0,
+        generator=r.str(top, "generator", "", ""))
+
+
+class _Reader:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def obj(self, value: object, place: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            where = place or "top level"
+            raise HostReportError(f"{self.source}: {where}: expected a JSON object", _REGEN)
+        return value
+
+    def str(self, obj: Mapping[str, Any], key: str, place: str, default: str | None = None) -> str:
+        value = obj.get(key, default)
+        where = f"{place}.{key}" if place else key
+        if value is None:
+            raise HostReportError(f"{self.source}: {where}: missing", _REGEN)
+        if not isinstance(value, str):
+            raise HostReportError(f"{self.source}: {where}: must be a string", _REGEN)
+        return value

@@ -1,0 +1,54 @@
+"""Shared fixtures: a small stable catalog and platform set, a machine catalog
+snapshot from a real QEMU, and helpers to run the CLI in-process."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Sequence
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from vmplatform.features import Catalog, load_catalog
+from vmplatform.platforms import PlatformSet, load_platforms
+
+DATA = Path(__file__).parent / "data"
+MINI = DATA / "mini"
+
+
+@pytest.fixture(scope="session")
+def mini_catalog() -> Catalog:
+    return load_catalog(MINI / "features.toml")
+
+
+@pytest.fixture(scope="session")
+def mini_platforms(mini_catalog: Catalog) -> PlatformSet:
+    return load_platforms([MINI / "platforms"], catalog=mini_catalog, env={}, system=None, packaged=False)
+
+
+CliResult = tuple[int, str, str]
+
+
+def run_cli(argv: Sequence[str], env: dict[str, str] | None = None) -> CliResult:
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    from vmplatform.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old = dict(os.environ)
+    os.environ.pop("VMPLATFORM_PATH", None)
+    if env:
+        os.environ.update(env)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            rc = main(list(argv))
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture()
+def cli() -> Callable[..., CliResult]:
+    return run_cli
