@@ -2,41 +2,70 @@
 
 The public API (the CLI is a thin layer over it)::
 
-    from vmplatform import default_catalog, load_platforms, probe_host, evaluate
+    from vmplatform import load_platforms, probe_host, evaluate
     report = probe_host()                       # real ioctls on this host
     support = evaluate(report, load_platforms())
     print(support.default.name)                 # latest platform this host supports
 
-Heavy parts (QEMU, QMP, stores) are imported lazily by their modules.
+Names are loaded on first use (PEP 562), so ``import vmplatform`` and the CLI
+start fast; heavy parts (QEMU, QMP, stores) stay in their own modules.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-import logging as _logging
+_EXPORTS: dict[str, str] = {
+    "VmplatformError": "errors", "DataFileError": "errors", "UnknownNameError": "errors",
+    "HostReportError": "errors", "ProbeError": "errors", "HostLacksFeatures": "errors",
+    "MissingFeature": "errors", "QemuError": "errors", "UsageError": "errors",
+    "AppliesTo": "features", "Catalog": "features", "Category": "features", "GovernedProperty": "features",
+    "HostFeature": "features", "default_catalog": "features", "load_catalog": "features",
+    "Platform": "platforms", "PlatformSet": "platforms", "load_platforms": "platforms",
+    "Evidence": "report", "FeatureResult": "report", "FeatureStatus": "report", "HostIdentity": "report",
+    "HostReport": "report", "PlatformSupport": "support", "SupportReport": "support", "evaluate": "support",
+    "Resolution": "resolve", "VmConfig": "resolve", "Device": "resolve", "Backend": "resolve",
+    "resolve": "resolve", "require_host": "resolve",
+    "MachineCatalog": "machines", "default_machine_catalog": "machines",
+    "FakeHost": "probe.fake", "LinuxProbe": "probe.linux",
+}
 
-from .errors import (DataFileError, HostLacksFeatures, HostReportError, MissingFeature, ProbeError,
-                     QemuError, UnknownNameError, UsageError, VmplatformError)
-from .features import AppliesTo, Catalog, Category, GovernedProperty, HostFeature, default_catalog, load_catalog
-from .platforms import Platform, PlatformSet, load_platforms
-from .report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport
-from .support import PlatformSupport, SupportReport, evaluate
-
-_logging.getLogger(__name__).addHandler(_logging.NullHandler())
+__all__ = sorted([*_EXPORTS, "__version__", "probe_host"])
 
 
-def probe_host(catalog: Catalog | None = None, *, userns: bool = True) -> HostReport:
-    """Probe this host with real Linux ioctls; never launches QEMU."""
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vmplatform' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"vmplatform.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+def probe_host(catalog: Any = None, *, userns: bool = True) -> Any:
+    """Probe this host with real Linux ioctls (never launches QEMU); returns a HostReport."""
+    from .features import default_catalog
     from .probe.linux import LinuxProbe
 
     return LinuxProbe(userns=userns).run(catalog or default_catalog())
 
 
-__all__ = [
-    "AppliesTo", "Catalog", "Category", "DataFileError", "Evidence", "FeatureResult", "FeatureStatus",
-    "GovernedProperty", "HostFeature", "HostIdentity", "HostLacksFeatures", "HostReport",
-    "HostReportError", "MissingFeature", "Platform", "PlatformSet", "PlatformSupport", "ProbeError",
-    "QemuError", "SupportReport", "UnknownNameError", "UsageError", "VmplatformError", "__version__",
-    "default_catalog", "evaluate", "load_catalog", "load_platforms", "probe_host",
-]
+if TYPE_CHECKING:
+    from .errors import (DataFileError, HostLacksFeatures, HostReportError, MissingFeature, ProbeError,
+                         QemuError, UnknownNameError, UsageError, VmplatformError)
+    from .features import (AppliesTo, Catalog, Category, GovernedProperty, HostFeature, default_catalog,
+                           load_catalog)
+    from .machines import MachineCatalog, default_machine_catalog
+    from .platforms import Platform, PlatformSet, load_platforms
+    from .probe.fake import FakeHost
+    from .probe.linux import LinuxProbe
+    from .report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport
+    from .resolve import Backend, Device, Resolution, VmConfig, require_host, resolve
+    from .support import PlatformSupport, SupportReport, evaluate

@@ -7,25 +7,43 @@ and, when it can be found, the line, so a malformed file is never a traceback.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
+import os
 import re
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .errors import DataFileError
 
+DATA_DIR = Path(__file__).parent / "data"
 _LINE_COL = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
 def load(path: Path) -> "Table":
-    """Parse ``path``; a syntax error becomes a DataFileError with its line."""
+    """Parse ``path``; a syntax error becomes a DataFileError with its line.
+
+    tomllib is pure Python and costs milliseconds per file on every CLI run,
+    so a parsed file is cached as JSON (keyed by path, size and mtime) under
+    the user's cache directory; the cache is only an accelerator.
+    """
+    try:
+        st = path.stat()
+    except OSError as err:
+        raise DataFileError(str(path), "", f"cannot read: {err.strerror}") from err
+    key = hashlib.sha1(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}".encode()).hexdigest()
+    cached = _cache_read(key)
+    if cached is not None:
+        return Table(cached, str(path), "", None)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise DataFileError(str(path), "", f"cannot read: {err.strerror}") from err
     except UnicodeDecodeError as err:
         raise DataFileError(str(path), "", "not UTF-8 text") from err
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -33,17 +51,71 @@ def load(path: Path) -> "Table":
         line = int(m.group(1)) if m else None
         problem = _LINE_COL.sub("", str(err)).strip()
         raise DataFileError(str(path), "", f"TOML syntax error: {problem}", line=line) from err
+    _cache_write(key, data)
     return Table(data, str(path), "", text)
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("VMPLATFORM_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME") \
+        or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "vmplatform"
+
+
+def _encode(value: object) -> object:
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return {"__date__": value.isoformat()}
+    if isinstance(value, datetime.datetime):
+        return {"__datetime__": value.isoformat()}
+    raise TypeError(f"cannot cache {type(value).__name__}")
+
+
+def _decode(obj: dict[str, Any]) -> object:
+    if len(obj) == 1:
+        if "__date__" in obj:
+            return datetime.date.fromisoformat(obj["__date__"])
+        if "__datetime__" in obj:
+            return datetime.datetime.fromisoformat(obj["__datetime__"])
+    return obj
+
+
+def _cache_read(key: str) -> dict[str, Any] | None:
+    try:
+        with open(_cache_dir() / f"toml-{key}.json", encoding="utf-8") as fh:
+            data = json.load(fh, object_hook=_decode)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _cache_write(key: str, data: dict[str, Any]) -> None:
+    try:
+        d = _cache_dir()
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f".toml-{key}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(data, default=_encode), encoding="utf-8")
+        os.replace(tmp, d / f"toml-{key}.json")
+    except (OSError, TypeError):
+        pass  # a read-only home or an odd value only costs speed
 
 
 class Table:
     """A TOML table plus where it came from, with typed, checked getters."""
 
-    def __init__(self, data: dict[str, Any], path: str, place: str, text: str) -> None:
+    def __init__(self, data: dict[str, Any], path: str, place: str, text: str | None) -> None:
         self.data = data
         self.path = path
         self.place = place
-        self._text = text
+        self._text_cache = text
+
+    @property
+    def _text(self) -> str:
+        """The file's text, read only when an error needs a line number."""
+        if self._text_cache is None:
+            try:
+                self._text_cache = Path(self.path).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                self._text_cache = ""
+        return self._text_cache
 
     # -- errors -------------------------------------------------------------
     def error(self, key: str, problem: str, needle: str | None = None) -> DataFileError:
@@ -80,17 +152,17 @@ class Table:
         if value is None:
             if required:
                 raise self.error(key, f"missing table '{key}'")
-            return Table({}, self.path, self._join(key), self._text)
+            return Table({}, self.path, self._join(key), self._text_cache)
         if not isinstance(value, dict):
             raise self.error(key, f"'{key}' must be a table")
-        return Table(value, self.path, self._join(key), self._text)
+        return Table(value, self.path, self._join(key), self._text_cache)
 
     def tables(self, key: str) -> Iterator["Table"]:
         value = self.data.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise self.error(key, f"'{key}' must be an array of tables ([[{key}]])")
         for i, item in enumerate(value):
-            yield Table(item, self.path, f"{self._join(key)}[{i}]", self._text)
+            yield Table(item, self.path, f"{self._join(key)}[{i}]", self._text_cache)
 
     # -- scalars ------------------------------------------------------------
     def text(self, key: str, default: str | None = None) -> str:

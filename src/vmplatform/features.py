@@ -14,11 +14,11 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
 from . import _toml
+from ._toml import DATA_DIR
 from .errors import DataFileError, UnknownNameError
 
 FEATURE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -175,7 +175,7 @@ def _value(t: _toml.Table, key: str) -> str:
 def load_catalog(path: Path | None = None) -> Catalog:
     """Load and validate a feature catalog (the packaged one by default)."""
     if path is None:
-        path = Path(str(resources.files("vmplatform") / "data" / "features.toml"))
+        path = DATA_DIR / "features.toml"
     root = _toml.load(path)
     root.check_keys({"feature", "meta"})
     features: dict[str, HostFeature] = {}

@@ -14,11 +14,11 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ._toml import DATA_DIR
 from .errors import DataFileError, UnknownNameError
 
 SCHEMA = "vmplatform/machine-catalog/1"
@@ -62,6 +62,8 @@ class MachineCatalog:
     device_defaults: Mapping[str, Mapping[str, str]]     # type -> governed prop -> default
     generated_by: str = ""
     path: str = ""
+    options_with_arg: frozenset[str] = frozenset()
+    option_flags: frozenset[str] = frozenset()
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def __iter__(self) -> Iterator[MachineType]:
@@ -125,7 +127,9 @@ def from_json_obj(obj: Mapping[str, Any], path: str) -> MachineCatalog:
         machines=MappingProxyType(machines), parents=MappingProxyType(dict(parents)),
         device_defaults=MappingProxyType({k: MappingProxyType({p: normalize_value(v) for p, v in d.items()})
                                           for k, d in defaults.items()}),
-        generated_by=str(obj.get("generated-by", "")), path=path, raw=MappingProxyType(dict(obj)))
+        generated_by=str(obj.get("generated-by", "")), path=path, raw=MappingProxyType(dict(obj)),
+        options_with_arg=frozenset(obj.get("options", {}).get("with-arg", [])),
+        option_flags=frozenset(obj.get("options", {}).get("flags", [])))
 
 
 def load_machine_catalog(path: Path) -> MachineCatalog:
@@ -141,7 +145,7 @@ def load_machine_catalog(path: Path) -> MachineCatalog:
 
 
 def packaged_catalogs() -> list[Path]:
-    d = Path(str(resources.files("vmplatform") / "data" / "machines"))
+    d = DATA_DIR / "machines"
     return sorted(d.glob("*.json"))
 
 

@@ -13,11 +13,11 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
 from . import _toml
+from ._toml import DATA_DIR
 from .errors import DataFileError, UnknownNameError
 from .features import Catalog, Category, default_catalog
 
@@ -110,7 +110,7 @@ def search_path(extra: Sequence[Path] = (), *, env: Mapping[str, str] | None = N
                 system: Path | None = SYSTEM_DIR, packaged: bool = True) -> list[Path]:
     """Where platform definitions come from, in order: package, extra dirs, env, system."""
     env = os.environ if env is None else env
-    dirs = [Path(str(resources.files("vmplatform") / "data" / "platforms"))] if packaged else []
+    dirs = [DATA_DIR / "platforms"] if packaged else []
     dirs += list(extra)
     dirs += [Path(p) for p in env.get(PATH_ENV, "").split(":") if p]
     if system is not None:

@@ -68,7 +68,42 @@ async def _collect(binary: str, catalog: Catalog) -> dict[str, Any]:
         # Only the lineage of governed types: nothing else is ever looked up.
         "parents": dict(sorted((t, parents[t]) for t in _closure(defaults, parents) if t in parents)),
         "device-defaults": dict(sorted(defaults.items())),
+        "options": _options_of(binary),
     }
+
+
+# Help lines whose layout hides the argument ("-dtb    file    use 'file' ...").
+_HELP_MISLAID = {"-dtb"}
+
+
+def _options_of(binary: str) -> dict[str, list[str]]:
+    """Which command-line options take an argument, from ``QEMU -help``.
+
+    Help lines put an option's argument after one space and its description
+    after several ("-m [size=]megs" vs "-S              freeze CPU"), so one
+    space after the name means the option takes an argument.
+    """
+    try:
+        text = subprocess.run([binary, "-help"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError) as err:
+        raise QemuError(f"{binary} -help failed: {err}") from err
+    with_arg: set[str] = set()
+    flags: set[str] = set()
+    for line in text.splitlines():
+        if not line.startswith("-"):
+            continue
+        if line.startswith("-h or -help"):
+            flags |= {"-h", "-help"}
+            continue
+        name, sep, rest = line.partition(" ")
+        takes_arg = bool(sep and rest and not rest.startswith(" ")) or name in _HELP_MISLAID
+        for opt in name.split("/"):
+            opt = "-" + opt.lstrip("-")
+            if takes_arg:
+                with_arg.add(opt)
+            else:
+                flags.add(opt)
+    return {"with-arg": sorted(with_arg), "flags": sorted(flags - with_arg)}
 
 
 def _closure(types: dict[str, Any], parents: dict[str, str]) -> set[str]:

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "features": ("features", "list the host-feature catalog"),
     "machines": ("machines", "list machine types or import them from a QEMU binary"),
     "resolve": ("resolve", "pin every platform-governed property for a machine type and platform"),
+    "qemu": ("qemu", "run QEMU with -platform: pin host-dependent properties, refuse what the host lacks"),
 }
 
 
@@ -62,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             mod = importlib.import_module(f"vmplatform.cli.{module}")
             p = _Parser(prog=f"vmplatform {name}", description=help_text)
             mod.add_arguments(p)
-            ns = p.parse_args(args_list[1:])
+            parse_argv = getattr(mod, "parse_argv", None)
+            ns = parse_argv(p, args_list[1:]) if parse_argv else p.parse_args(args_list[1:])
             rc: int = mod.run(ns)
             return rc
         parser = build_parser()

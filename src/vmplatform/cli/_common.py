@@ -6,10 +6,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..platforms import PlatformSet, load_platforms
-from ..report import HostReport
+if TYPE_CHECKING:
+    from ..platforms import PlatformSet
+    from ..report import HostReport
 
 
 def add_platform_dir(p: argparse.ArgumentParser) -> None:
@@ -27,11 +28,13 @@ def add_host(p: argparse.ArgumentParser) -> None:
                    help="judge this host report ('-' for stdin) instead of probing this host")
 
 
-def platforms_from(ns: argparse.Namespace) -> PlatformSet:
+def platforms_from(ns: argparse.Namespace) -> "PlatformSet":
+    from ..platforms import load_platforms
+
     return load_platforms(ns.platform_dir)
 
 
-def host_report(ns: argparse.Namespace) -> HostReport:
+def host_report(ns: argparse.Namespace) -> "HostReport":
     from ..report import loads
 
     if ns.host is None:

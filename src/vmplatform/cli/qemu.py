@@ -1,0 +1,89 @@
+"""``vmplatform qemu [OPTIONS] [QEMU ARGS ...]``: QEMU with ``-platform``.
+
+Our own options come first and are long (``--qemu-binary``); everything from
+the first other argument on is QEMU's argv, passed through byte for byte
+except ``-platform`` and the appended pins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+OWN = ("--qemu-binary", "--host", "--platform-dir", "--machine-catalog")
+OWN_FLAGS = ("--dry-run",)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--qemu-binary", help="QEMU to exec (default: $VMPLATFORM_QEMU, else qemu-system-x86_64)")
+    p.add_argument("--host", metavar="REPORT.json", help="use this host report instead of probing")
+    p.add_argument("--platform-dir", action="append", type=Path, default=[], metavar="DIR")
+    p.add_argument("--machine-catalog", type=Path, help="machine catalog (default: packaged snapshot)")
+    p.add_argument("--dry-run", action="store_true", help="print the QEMU argv, one argument per line; do not exec")
+    p.add_argument("qemu_args", nargs="*", metavar="QEMU-ARG",
+                   help="QEMU's own arguments, plus -platform NAME|FILE|help")
+
+
+def parse_argv(p: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Our long options first; from the first other token (or after --) it is QEMU's argv."""
+    own: list[str] = []
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        key = tok.split("=", 1)[0]
+        if tok == "--":
+            i += 1
+            break
+        if tok in ("-h", "--help") or key in OWN_FLAGS:
+            own.append(tok)
+            i += 1
+        elif key in OWN:
+            own.append(tok)
+            if "=" not in tok and i + 1 < len(argv):
+                own.append(argv[i + 1])
+                i += 1
+            i += 1
+        else:
+            break
+    ns = p.parse_args(own)
+    ns.qemu_args = argv[i:]
+    return ns
+
+
+def run(ns: argparse.Namespace) -> int:
+    from ..frontend import platform_help, rewrite
+    from ..machines import default_machine_catalog, load_machine_catalog
+    from ..platforms import load_platforms
+    from ..qemu_proc import find_qemu
+    from ..support import evaluate
+    from ._common import host_report
+
+    args = list(ns.qemu_args)
+    if args[:1] == ["--"]:
+        args = args[1:]
+    platforms = load_platforms(ns.platform_dir)
+    report = host_report(ns)
+    if _platform_value(args) in ("help", "?"):
+        print(platform_help(evaluate(report, platforms)))
+        return 0
+    mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else default_machine_catalog()
+    rw = rewrite(args, mc=mc, platforms=platforms, report=report)
+    for note in rw.notes:
+        print(f"vmplatform: {note}", file=sys.stderr)
+    if ns.dry_run:
+        print("\n".join(rw.argv))
+        return 0
+    binary = find_qemu(ns.qemu_binary)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(binary, [binary, *rw.argv])
+    return 127  # not reached
+
+
+def _platform_value(args: list[str]) -> str | None:
+    for i, a in enumerate(args[:-1]):
+        if a in ("-platform", "--platform"):
+            return args[i + 1]
+    return None

@@ -1,0 +1,126 @@
+"""The QEMU front-end: QEMU's argv plus ``-platform`` -> explicit properties.
+
+:func:`rewrite` resolves every governed property of every affected device in
+the argv against the chosen platform, refuses (before QEMU starts) when this
+host cannot provide what the result needs, and returns the argv to exec:
+the user's arguments byte for byte, minus ``-platform``, with the pinned
+properties appended to each ``-device`` (and ``-machine``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UsageError
+from .machines import MachineCatalog
+from .platforms import Platform, PlatformSet, load_platform_file
+from .qemu_argv import DeviceArg, QemuCommandLine, devices_for_resolution, parse
+from .report import HostReport
+from .resolve import Layer, Resolution, ResolvedProperty, VmConfig, require_host, resolve
+from .support import SupportReport, evaluate
+
+
+@dataclass
+class Rewrite:
+    argv: list[str]
+    platform: Platform
+    resolution: Resolution
+    command_line: QemuCommandLine
+    notes: list[str] = field(default_factory=list)
+
+
+def choose_platform(spec: str | None, platforms: PlatformSet, support: SupportReport) -> tuple[Platform, PlatformSet, str]:
+    """The platform named by ``-platform`` (name or file), else the host's default."""
+    if spec is None:
+        plat = support.default
+        return plat, platforms, (f"no -platform given: using {plat.name}, the latest platform "
+                                 f"host {support.host.name} supports")
+    if spec.endswith(".toml") or "/" in spec:
+        plat = load_platform_file(Path(spec), platforms)
+        return plat, platforms.with_platform(plat), ""
+    return platforms.get(spec), platforms, ""
+
+
+def rewrite(argv: Sequence[str], *, mc: MachineCatalog, platforms: PlatformSet, report: HostReport) -> Rewrite:
+    cl = parse(argv, mc)
+    if cl.uses_readconfig:
+        raise UsageError("-readconfig hides devices from vmplatform, so it cannot pin their properties",
+                         "put the devices on the command line, or write the pins into the file with "
+                         "'vmplatform export PLATFORM --format readconfig'")
+    support = evaluate(report, platforms)
+    platform, platforms, note = choose_platform(cl.platform, platforms, support)
+    notes = [note] if note else []
+    machine = mc.get(cl.machine_type).name if cl.machine_type else _default_machine(mc)
+    governed = {gp.driver for f in platforms.catalog for gp in f.governs}
+    pairs = devices_for_resolution(cl, mc, governed)
+    config = VmConfig(machine=machine, devices=tuple(d for _, d in pairs), accel=cl.accel,
+                      user_globals=tuple(cl.globals), machine_props=dict(cl.machine_props))
+    res = resolve(mc, platforms, config, platform)
+    require_host(res, report, platforms)
+    notes += cl.warnings
+    return Rewrite(_apply(cl, res, mc, [a for a, _ in pairs]), platform, res, cl, notes)
+
+
+def _default_machine(mc: MachineCatalog) -> str:
+    m = mc.default_machine()
+    if m is None:
+        raise UsageError("no -machine given and this QEMU has no default machine type",
+                         "add -machine TYPE, e.g. -machine pc-q35-10.0")
+    return m.name
+
+
+def _apply(cl: QemuCommandLine, res: Resolution, mc: MachineCatalog, devs: list[DeviceArg]) -> list[str]:
+    out = list(cl.argv)
+    by_device: dict[str, list[ResolvedProperty]] = {}
+    machine_pins: list[ResolvedProperty] = []
+    for p in res.properties:
+        if p.layer is Layer.USER_DEVICE:
+            continue  # the user already wrote it; leave their text alone
+        (machine_pins if p.device == "machine" else by_device.setdefault(p.device, [])).append(p)
+    for dev in devs:
+        pins = by_device.get(dev.label, [])
+        if not pins:
+            continue
+        idx = dev.option.index + 1
+        if dev.json_form:
+            obj = json.loads(out[idx])
+            for p in pins:
+                obj[p.property] = _json_pin(mc, dev.driver, p)
+            out[idx] = json.dumps(obj, separators=(",", ":"))
+        else:
+            out[idx] = out[idx] + "," + ",".join(f"{p.property}={p.value}" for p in pins)
+    if machine_pins:
+        text = ",".join(f"{p.property}={p.value}" for p in machine_pins)
+        mopt = cl.machine_option()
+        if mopt is not None:
+            out[mopt.index + 1] = out[mopt.index + 1] + "," + text
+        else:
+            out += ["-machine", text]
+    for i in sorted(cl.platform_indices, reverse=True):
+        del out[i]
+    return out
+
+
+def _json_pin(mc: MachineCatalog, driver: str, p: ResolvedProperty) -> object:
+    """JSON -device needs real booleans for bool properties (OnOffAuto takes strings)."""
+    default = mc.device_default(driver, p.property)
+    if default in ("on", "off") and p.value in ("on", "off"):
+        return p.value == "on"
+    return p.value
+
+
+def platform_help(support: SupportReport) -> str:
+    """``-platform help``, in the style of ``-machine help``."""
+    lines = ["Supported platforms are:"]
+    width = max(len(ps.name) for ps in support)
+    for ps in support:
+        text = ps.platform.description
+        if ps.is_default:
+            text += " (default)"
+        if not ps.supported:
+            text += " [not on this host: lacks " + ", ".join(u.feature for u in ps.unavailable) + "]"
+        lines.append(f"{ps.name:<{width}} {text}")
+    return "\n".join(lines)
