@@ -85,10 +85,10 @@ class MissingFeature:
     """One host feature a VM needs and the host cannot provide."""
 
     feature: str
-    needed_by: str          # e.g. "virtio-net-device.host_uso=on (platform linux-6.2)"
+    needed_by: str          # e.g. "virtio-net-pci net0: host_uso=on (set by platform linux-6.2)"
     status: str             # "unsupported" or "unknown"
     reason: str             # the probe's evidence
-    provided_by: str        # e.g. "Linux >= 6.2 (platform linux-6.2)"
+    provided_by: str        # e.g. "Linux >= 6.2 / platform linux-6.2"
 
 
 class HostLacksFeatures(VmplatformError):
@@ -97,17 +97,15 @@ class HostLacksFeatures(VmplatformError):
     error_class = "HostLacksFeatures"
 
     def __init__(self, host: str, missing: list[MissingFeature], hint: str = "") -> None:
-        lines = [f"host {host} cannot provide what this VM needs:"]
+        lines = [f"host {host} cannot run this VM:"]
         for m in missing:
-            lines.append(
-                f"  - {m.feature} ({m.status}: {m.reason}) is required by {m.needed_by}; "
-                f"provided by {m.provided_by}"
-            )
+            what = "lacks" if m.status == "unsupported" else "cannot confirm"
+            lines.append(f"  - {what} {m.feature} ({m.provided_by}), required by {m.needed_by}")
+            lines.append(f"    probe: {m.reason}")
         super().__init__(
             "\n".join(lines),
             hint or "choose a platform this host supports ('vmplatform query-platforms'), "
-            "or run the VM on a host that has the feature",
-        )
+            "or run the VM on a host that has the feature")
         self.host = host
         self.missing = missing
 

@@ -33,21 +33,28 @@ def offered_bits(binary: str, **kw: Any) -> set[int]:
     return asyncio.run(offered_bits_async(binary, **kw))
 
 
-def virtio_net_bits(feature: HostFeature) -> list[int]:
-    """Virtio-net feature bits a TAP feature decides (empty if none)."""
+def virtio_net_bits(feature: HostFeature, defaults: Mapping[str, str] | None = None) -> list[int]:
+    """Virtio-net feature bits a TAP feature decides (empty if none).
+
+    With ``defaults`` (property -> default of this QEMU), only bits whose
+    property is on by default: those QEMU offers whenever the host allows,
+    and only properties this QEMU has.
+    """
     return [gp.virtio_bit for gp in feature.governs
-            if gp.virtio_bit is not None and gp.driver in ("virtio-net-device", "virtio-net-pci")]
+            if gp.virtio_bit is not None and gp.driver in ("virtio-net-device", "virtio-net-pci")
+            and (defaults is None or defaults.get(gp.property, gp.absent) != gp.absent)]
 
 
-def qemu_view(catalog: Catalog, bits: set[int], qemu_knows: set[int] | None = None) -> dict[str, bool]:
+def qemu_view(catalog: Catalog, bits: set[int], defaults: Mapping[str, str] | None = None) -> dict[str, bool]:
     """Per TAP feature: does QEMU offer every bit that feature decides?
 
-    ``qemu_knows`` limits the comparison to bits this QEMU version has at all
-    (10.0 has no UDP-tunnel bits, whatever the kernel says).
+    ``defaults`` are virtio-net-device's property defaults in this QEMU (see
+    :func:`virtio_net_bits`): 10.0 has no UDP-tunnel bits and never offers
+    hash reports by default, whatever the kernel says.
     """
     out: dict[str, bool] = {}
     for feat in catalog:
-        fbits = [b for b in virtio_net_bits(feat) if qemu_knows is None or b in qemu_knows]
+        fbits = virtio_net_bits(feat, defaults)
         if fbits and feat.applies_to.value == "tap":
             out[feat.id] = all(b in bits for b in fbits)
     return out

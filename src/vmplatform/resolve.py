@@ -172,37 +172,33 @@ def _resolve_one(mc: MachineCatalog, machine: MachineType, config: VmConfig, pla
     default = mc.device_default(qom_type, gp.property)
     if default is None or default == "":
         default = mc.device_default(backend_type(mc, qom_type), gp.property) or gp.present
-    steps = [Step(Layer.DEVICE_DEFAULT, default, f"QEMU {mc.qemu_version} default")]
+    steps = [Step(Layer.DEVICE_DEFAULT, default, f"default of QEMU {mc.qemu_version}")]
     value = default
     for cp in machine.compat_props:
         if cp.property == gp.property and cp.qom_type in lineage:
             value = cp.value
-            steps.append(Step(Layer.MACHINE_TYPE, value, f"{machine.name} compat {cp.qom_type}.{cp.property}"))
+            steps.append(Step(Layer.MACHINE_TYPE, value, f"machine type {machine.name}: "
+                                                         f"{cp.qom_type}.{cp.property}={cp.value}"))
     if not backend_can_carry and value != gp.absent:
         value = gp.absent
         steps.append(Step(Layer.BACKEND, value, "the netdev has no vnet header: QEMU cannot offer this"))
     elif platform is not None and _host_dependent(value, gp):
         pinned = gp.present if feat.id in platform.features else gp.absent
-        if pinned != value:
-            why = (f"{platform.name} guarantees {feat.id}" if pinned == gp.present
-                   else f"{platform.name} does not guarantee {feat.id}")
-            steps.append(Step(Layer.PLATFORM, pinned, why))
-        else:
-            steps.append(Step(Layer.PLATFORM, pinned, f"{platform.name} keeps it ({feat.id} "
-                                                      f"{'guaranteed' if pinned == gp.present else 'absent'})"))
+        verb = "guarantees" if pinned == gp.present else "does not guarantee"
+        steps.append(Step(Layer.PLATFORM, pinned, f"platform {platform.name} {verb} {feat.id}"))
         value = pinned
     for drv, prop, val in config.user_globals:
         if prop == gp.property and drv in lineage:
             value = normalize_value(val)
-            steps.append(Step(Layer.USER_GLOBAL, value, f"-global {drv}.{prop}={val}"))
+            steps.append(Step(Layer.USER_GLOBAL, value, f"set by -global {drv}.{prop}={val}"))
     if dev is None:
         if gp.property in config.machine_props:
             value = normalize_value(config.machine_props[gp.property])
-            steps.append(Step(Layer.USER_DEVICE, value, f"-machine {gp.property}={value}"))
+            steps.append(Step(Layer.USER_DEVICE, value, f"set by -machine {gp.property}={value}"))
     elif gp.property in dev.props:
         value = normalize_value(dev.props[gp.property])
-        steps.append(Step(Layer.USER_DEVICE, value, f"-device {dev.type},{gp.property}={dev.props[gp.property]}"))
-    needs = value == gp.present and gp.present != gp.absent
+        steps.append(Step(Layer.USER_DEVICE, value, f"set on -device {dev.type}"))
+    needs = value != gp.absent  # opt-in properties have present == absent: any other value needs it
     return ResolvedProperty(dev_id, qom_type, backend_type(mc, qom_type) if dev is not None else "machine",
                             gp.property, value, steps[-1].layer, feat.id, needs, tuple(steps))
 
@@ -231,10 +227,9 @@ def check_host(res: Resolution, report: HostReport, platforms: PlatformSet) -> l
             continue
         if p.layer is Layer.PLATFORM and unusable_here(p.feature, report, catalog):
             continue  # e.g. vhost ring reset without vhost: no VM here can use vhost at all
-        who = f"{p.device} ({p.device_type}) {p.property}={p.value}"
-        src = p.history[-1].why
+        who = "the machine" if p.device == "machine" else f"{p.device_type} {p.device}"
         missing[p.feature] = MissingFeature(
-            feature=p.feature, needed_by=f"{who} [{p.layer.value}: {src}]",
+            feature=p.feature, needed_by=f"{who}: {p.property}={p.value} ({p.history[-1].why})",
             status=report.status(p.feature).value, reason=report.reason(p.feature),
             provided_by=provided_by(feat, platforms))
     return list(missing.values())

@@ -8,14 +8,20 @@ on by any VM on that host, so it does not count against the platform.
 
 The default ("latest") platform of a host is chosen by this rule:
 
-1. among the supported platforms, keep the *maximal* ones: those whose
-   feature set is not a strict subset of another supported platform's;
-2. among those, the newest ``released`` date wins;
-3. a tie on the date is broken by name (lexically last).
+1. only supported platforms are candidates, and of those only upstream ones
+   and the ones of this host's own distribution (``vendor`` equals os-release
+   ``ID``; ``ID_LIKE`` is used only when no platform has the ``ID``): an
+   Ubuntu definition is not the default of a Debian host, nor a Debian one of
+   an Ubuntu host, even when the host could run it;
+2. keep the *maximal* candidates: those whose feature set is not a strict
+   subset of another candidate's;
+3. prefer platforms whose ``kernel`` is not newer than the running kernel
+   (a 6.18 host runs ``linux-7.1`` when no catalog feature came after 6.18,
+   but its own generation is ``linux-6.17``);
+4. then the newest ``released`` date; a tie is broken by name (lexically last).
 
-So a host gets the most capable platform it can run, and between equally
-capable ones the most recent definition (e.g. ``linux-debian-12`` rather
-than the older upstream release it inherits unchanged).
+If rule 1 leaves nothing, every supported platform is a candidate. So a host
+gets the most capable platform it can run, named after its own generation.
 """
 
 from __future__ import annotations
@@ -97,12 +103,46 @@ def missing_features(platform: Platform, report: HostReport, catalog: Catalog) -
     return tuple(out)
 
 
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("-")[0].split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def host_vendor(report: HostReport, vendors: set[str]) -> str | None:
+    """The distro vendor of this host: os-release ID, else the first ID_LIKE that has platforms."""
+    osr = report.host.os_release
+    for vid in [osr.get("ID", ""), *osr.get("ID_LIKE", "").split()]:
+        if vid in vendors:
+            return vid
+    return None
+
+
+def choose_default(supported: list[Platform], report: HostReport,
+                   vendors: set[str] | None = None) -> Platform | None:
+    """The host's default platform among ``supported`` (rule in the module docstring)."""
+    vendor = host_vendor(report, vendors if vendors is not None else {p.vendor for p in supported})
+    cands = [p for p in supported if p.vendor in ("upstream", vendor)] or supported
+    maximal = [p for p in cands if not any(p.features < q.features for q in cands)]
+    if not maximal:
+        return None
+    running = _version(report.host.kernel_release)
+
+    def key(p: Platform) -> tuple[bool, object, str]:
+        own_generation = not running or not p.kernel or _version(p.kernel) <= running
+        return (own_generation, p.released, p.name)
+
+    return max(maximal, key=key)
+
+
 def evaluate(report: HostReport, platforms: PlatformSet) -> SupportReport:
     """Judge every platform against ``report`` and mark the default."""
     judged = [(p, missing_features(p, report, platforms.catalog)) for p in platforms.ordered()]
-    ok = [p for p, miss in judged if not miss]
-    maximal = [p for p in ok if not any(p.features < q.features for q in ok)]
-    default = max(maximal, key=lambda p: (p.released, p.name)) if maximal else None
+    default = choose_default([p for p, miss in judged if not miss], report, {p.vendor for p in platforms})
     out = [PlatformSupport(p, not miss, miss, p is default) for p, miss in judged]
     out.reverse()  # newest first
     return SupportReport(report, tuple(out))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+
 import pytest
 
 from tests.harness import requirements

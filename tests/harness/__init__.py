@@ -1,7 +1,22 @@
 """Real-guest test harness for vmplatform's end-to-end tests.
 
-Boots the Debian guest kernel with a busybox initramfs under QEMU/TCG on a
-TAP backend, drives QMP through ``qemu.qmp`` and migrates between two QEMU
-processes on this host. Test-support code only: the product lives in
-``src/vmplatform``.
+Boots the Debian guest kernel (scripts/fetch-guest-kernel) with a busybox
+initramfs under QEMU/TCG on a TAP backend, drives QMP through ``qemu.qmp``
+and live-migrates between two QEMU processes on this host. Test-support code
+only: the product lives in ``src/vmplatform``.
+
+Typical use::
+
+    requirements.require_guest_and_shim()          # pytest.skip with reasons
+    with Guest("src") as src, Guest("dst", incoming_defer=True,
+                                     preload=[build_uso_shim()]) as dst:
+        src.wait_ready()                            # VMP-READY on serial
+        src.virtio_status().guest_features          # negotiated, as int
+        result = migrate(src, dst)                  # source's final status
+        dst.wait_exit(30); dst.stderr_text()
+
+Modules: paths (where things are), initramfs (cpio builder + init script),
+shim/shim.c (LD_PRELOAD "Linux < 6.2" TAP), qmp (sync QMPClient facade),
+virtio (feature bit table/decoding), guest (one QEMU), migration,
+requirements (skip reasons).
 """

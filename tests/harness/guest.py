@@ -124,7 +124,21 @@ class Guest:
         return argv + self.extra_args
 
     def start(self, qmp_timeout: float = 30.0) -> Guest:
-        self.argv = self.build_argv()
+        try:
+            self.argv = self.build_argv()
+            self._spawn()
+            self._qmp = QMPSession(self.name)
+            self._qmp.connect(str(self.qmp_path), qmp_timeout, self.alive)
+        except BaseException as exc:
+            # __exit__ does not run when __enter__ raises: clean up here.
+            logs = self._logs()
+            self.close()
+            if isinstance(exc, Exception):
+                raise GuestError(f"{self.name}: QEMU did not come up: {exc}\n{logs}") from exc
+            raise
+        return self
+
+    def _spawn(self) -> None:
         env = dict(os.environ)
         env.update(self.extra_env)
         if self.preload:
@@ -137,13 +151,6 @@ class Guest:
             self.process = subprocess.Popen(
                 launcher + self.argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=env
             )
-        self._qmp = QMPSession(self.name)
-        try:
-            self._qmp.connect(str(self.qmp_path), qmp_timeout, self.alive)
-        except Exception as exc:
-            self.close()
-            raise GuestError(f"{self.name}: QEMU did not come up: {exc}\n{self._logs()}") from exc
-        return self
 
     def close(self) -> None:
         """Stop QEMU, wait for its TAP device to vanish, remove the work dir."""

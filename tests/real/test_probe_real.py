@@ -73,37 +73,47 @@ def test_killed_mid_probe_leaves_nothing() -> None:
             time.sleep(60)
         LinuxProbe(on_tap=hold).run(default_catalog())
     """)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        name = proc.stdout.readline().strip()
-        assert name.startswith("vmpprobe")
-        assert name in _tap_links()
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            name = proc.stdout.readline().strip()
+            assert name.startswith("vmpprobe")
+            assert name in _tap_links()
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
     assert name not in _tap_links()
 
 
-def test_unprivileged_probe_answers() -> None:
-    """Without CAP_NET_ADMIN the probe still answers: via a user namespace, or unknown with a reason."""
+def _probe_as_nobody(*extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+           "--bounding-set=-all", sys.executable, "-m", "vmplatform", "probe", "--json", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HOME": "/tmp"}, cwd="/")
+
+
+@pytest.mark.parametrize("tun_mode", [0o666, 0o600], ids=["tun-0666-debian-default", "tun-0600"])
+def test_unprivileged_probe_answers(tun_mode: int) -> None:
+    """Without CAP_NET_ADMIN the probe still answers: through a user + network namespace where
+    /dev/net/tun is open to users (Debian's default 0666), else unknown with the reason."""
     skip_unless(missing_root, missing_tun)
     if subprocess.run(["which", "setpriv"], capture_output=True).returncode != 0:
         pytest.skip("no setpriv (util-linux) to drop privileges")
-    env = {**os.environ, "HOME": "/tmp"}
-    cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-           "--bounding-set=-all", sys.executable, "-m", "vmplatform", "probe", "--json"]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/")
+    old_mode = os.stat("/dev/net/tun").st_mode & 0o777
+    os.chmod("/dev/net/tun", tun_mode)
+    try:
+        out = _probe_as_nobody()
+        no_userns = _probe_as_nobody("--no-userns")
+    finally:
+        os.chmod("/dev/net/tun", old_mode)
     assert out.returncode == 0, out.stderr
     report = loads(out.stdout)
-    assert report.probe_mode in ("user-namespace", "unprivileged")
-    tun = [r for r in report if r.feature.startswith("tap-")]
-    if report.probe_mode == "user-namespace":
+    tun = [r for r in report if r.feature.startswith(("tap-", "tun-"))]
+    if tun_mode == 0o666 and report.probe_mode == "user-namespace":
         assert report.status("tap-vnet-hdr") is FeatureStatus.SUPPORTED
-    else:
+        assert report.status("tap-uso") is (FeatureStatus.SUPPORTED if _kernel() >= (6, 2)
+                                             else FeatureStatus.UNSUPPORTED)
+    else:  # no user namespaces here, or no access to /dev/net/tun at all
+        assert report.probe_mode == "unprivileged"
         assert all(r.status is FeatureStatus.UNKNOWN and "CAP_NET_ADMIN" in r.evidence.detail for r in tun)
-    no_userns = subprocess.run(cmd[:-2] + ["probe", "--json", "--no-userns"], capture_output=True, text=True,
-                               env=env, cwd="/")
-    report2 = json.loads(no_userns.stdout)
-    statuses = {f["id"]: f["status"] for f in report2["features"]}
+    statuses = {f["id"]: f["status"] for f in json.loads(no_userns.stdout)["features"]}
     assert statuses["tap-uso"] == "unknown"

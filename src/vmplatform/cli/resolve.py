@@ -48,7 +48,8 @@ def run(ns: argparse.Namespace) -> int:
         print(f"vmplatform: using platform {platform.name}, the default of host {report.name}", file=sys.stderr)
     backend = Backend(ns.backend)
     types = ns.device or ["virtio-net-pci"]
-    devices = tuple(Device(f"dev{i}", t, backend if "net" in t else None) for i, t in enumerate(types))
+    devices = tuple(Device(f"{'net' if 'net' in t else 'dev'}{i}", t, backend if "net" in t else None)
+                    for i, t in enumerate(types))
     config = VmConfig(machine=ns.machine, devices=devices, accel=ns.accel,
                       user_globals=tuple(parse_global(g) for g in ns.globals))
     res = resolve(mc, platforms, config, platform)

@@ -59,7 +59,7 @@ def _timed(fn: Callable[[], _Result]) -> _Result:
     t0 = time.perf_counter_ns()
     res = fn()
     res.evidence = Evidence(res.evidence.check, res.evidence.outcome, res.evidence.detail,
-                            res.evidence.errno, (time.perf_counter_ns() - t0) / 1000.0)
+                            res.evidence.errno, round((time.perf_counter_ns() - t0) / 1000.0, 1))
     return res
 
 
@@ -88,10 +88,15 @@ def _probe_tun(feats: list[HostFeature], on_tap: TapHook | None) -> dict[str, _R
     try:
         fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
     except OSError as err:
-        mk = _no if err.errno in (errno_mod.ENOENT, errno_mod.ENODEV, errno_mod.ENXIO) else _unknown
+        missing = err.errno in (errno_mod.ENOENT, errno_mod.ENODEV, errno_mod.ENXIO)
+        if missing:
+            detail = "no TUN/TAP driver (CONFIG_TUN)"
+        elif err.errno in (errno_mod.EACCES, errno_mod.EPERM):
+            detail = "no permission to open /dev/net/tun: run as root (CAP_NET_ADMIN) or grant access to it"
+        else:
+            detail = err.strerror or str(err)
         for f in feats:
-            out[f.id] = mk("open(/dev/net/tun)", _errname(err.errno),
-                           "no TUN/TAP driver (CONFIG_TUN)" if mk is _no else err.strerror or str(err), err.errno)
+            out[f.id] = (_no if missing else _unknown)("open(/dev/net/tun)", _errname(err.errno), detail, err.errno)
         return out
     try:
         buf = bytearray(4)
@@ -111,7 +116,7 @@ def _probe_tun(feats: list[HostFeature], on_tap: TapHook | None) -> dict[str, _R
                 res = (_ok(check, f"0x{tun_flags:x}") if tun_flags & flag
                        else _no(check, f"0x{tun_flags:x}", "flag not reported by the kernel"))
                 res.evidence = Evidence(res.evidence.check, res.evidence.outcome, res.evidence.detail,
-                                        None, open_us)
+                                        None, round(open_us, 1))
                 out[f.id] = res
         rest = [f for f in feats if f.probe.method != "tun-features"]
         if not rest:
@@ -354,7 +359,7 @@ class LinuxProbe:
             host=local_identity(),
             results=tuple(FeatureResult(f.id, results[f.id].status, results[f.id].evidence) for f in feats),
             probed_at=started.isoformat(), probe_mode=mode,
-            duration_us=(time.perf_counter_ns() - t0) / 1000.0, generator=f"vmplatform {__version__}")
+            duration_us=round((time.perf_counter_ns() - t0) / 1000.0, 1), generator=f"vmplatform {__version__}")
 
     def _tun_without_privilege(self, tun: list[HostFeature]) -> dict[str, _Result]:
         reason = "TUNSETIFF needs CAP_NET_ADMIN (EPERM)"
