@@ -44,15 +44,20 @@ def choose_platform(spec: str | None, platforms: PlatformSet, support: SupportRe
     return platforms.get(spec), platforms, ""
 
 
-def rewrite(argv: Sequence[str], *, mc: MachineCatalog, platforms: PlatformSet, report: HostReport) -> Rewrite:
+def rewrite(argv: Sequence[str], *, mc: MachineCatalog, platforms: PlatformSet, report: HostReport,
+            platform: Platform | None = None) -> Rewrite:
+    """Resolve ``argv`` on this host; ``platform`` overrides any -platform in it."""
     cl = parse(argv, mc)
     if cl.uses_readconfig:
         raise UsageError("-readconfig hides devices from vmplatform, so it cannot pin their properties",
                          "put the devices on the command line, or write the pins into the file with "
                          "'vmplatform export PLATFORM --format readconfig'")
-    support = evaluate(report, platforms)
-    platform, platforms, note = choose_platform(cl.platform, platforms, support)
-    notes = [note] if note else []
+    notes: list[str] = []
+    if platform is not None:
+        platforms = platforms.with_platform(platform)
+    else:
+        platform, platforms, note = choose_platform(cl.platform, platforms, evaluate(report, platforms))
+        notes += [note] if note else []
     machine = mc.get(cl.machine_type).name if cl.machine_type else _default_machine(mc)
     governed = {gp.driver for f in platforms.catalog for gp in f.governs}
     pairs = devices_for_resolution(cl, mc, governed)

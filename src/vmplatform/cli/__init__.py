@@ -25,6 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "features": ("features", "list the host-feature catalog"),
     "machines": ("machines", "list machine types or import them from a QEMU binary"),
     "resolve": ("resolve", "pin every platform-governed property for a machine type and platform"),
+    "qmp": ("qmp", "QMP endpoint: pass QEMU's QMP through and add query-platforms"),
+    "analyze": ("analyze", "write a VM's dependency manifest (the host features its guest ABI relies on)"),
+    "check": ("check", "can this host run or receive a VM (manifest or running QEMU)?"),
     "qemu": ("qemu", "run QEMU with -platform: pin host-dependent properties, refuse what the host lacks"),
 }
 

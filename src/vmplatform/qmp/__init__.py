@@ -1,0 +1,17 @@
+"""QMP endpoint: QEMU's monitor, passed through, plus vmplatform's own commands.
+
+* :mod:`.protocol` -- the wire format: framing, request checks, replies (no I/O);
+* :mod:`.local` -- ``query-platforms`` and ``query-platform-dependencies``;
+* :mod:`.endpoint` -- the asyncio server multiplexing clients onto QEMU's monitor.
+
+Run it with ``vmplatform qmp --connect QEMU_QMP_SOCKET --listen SOCKET``.
+"""
+
+from __future__ import annotations
+
+from .endpoint import (Endpoint, EndpointError, ExecuteError, ListenError, Runstate, StateError,
+                       UpstreamError)
+from .local import COMMANDS, LocalCommandError, LocalCommands
+
+__all__ = ["COMMANDS", "Endpoint", "EndpointError", "ExecuteError", "ListenError", "LocalCommandError",
+           "LocalCommands", "Runstate", "StateError", "UpstreamError"]

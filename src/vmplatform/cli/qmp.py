@@ -1,0 +1,77 @@
+"""``vmplatform qmp``: a QMP endpoint in front of QEMU's monitor.
+
+Clients connect to ``--listen`` and talk QMP as to QEMU itself; every QEMU
+command passes through, and the endpoint adds ``query-platforms`` and
+``query-platform-dependencies``. It runs until QEMU closes its socket, or
+SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from ._common import add_host, add_platform_dir, host_report, platforms_from
+
+if TYPE_CHECKING:  # no asyncio at start-up
+    from ..qmp.local import LocalCommands
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--connect", required=True, metavar="QEMU_QMP_SOCKET",
+                   help="QEMU's QMP unix socket (-qmp unix:PATH,server=on,wait=off)")
+    p.add_argument("--listen", required=True, metavar="SOCKET",
+                   help="unix socket to serve QMP on (created; a stale one is replaced)")
+    p.add_argument("--platform", metavar="NAME",
+                   help="the platform the VM was started with ('vmplatform qemu -platform NAME'); "
+                        "reported by query-platform-dependencies")
+    add_host(p)
+    add_platform_dir(p)
+    p.add_argument("--greeting-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="how long to wait for QEMU's QMP greeting (default: %(default)s)")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="log connections (-v) and every upstream event (-vv) to stderr")
+
+
+def run(ns: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from ..support import evaluate
+    from ..qmp.local import LocalCommands
+
+    level = logging.WARNING if ns.verbose == 0 else logging.INFO if ns.verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="vmplatform qmp: %(name)s: %(message)s", stream=sys.stderr)
+    platforms = platforms_from(ns)
+    if ns.platform is not None:
+        platforms.get(ns.platform)  # an unknown name is a usage error, with close matches
+    support = evaluate(host_report(ns), platforms)
+    local = LocalCommands(support, platforms.catalog, ns.platform)
+    return asyncio.run(_serve(ns, local))
+
+
+async def _serve(ns: argparse.Namespace, local: LocalCommands) -> int:
+    import asyncio
+    import signal
+
+    from ..qmp.endpoint import Endpoint
+
+    endpoint = Endpoint(ns.connect, ns.listen, local, greeting_timeout=ns.greeting_timeout)
+    loop = asyncio.get_running_loop()
+    stopping: set[asyncio.Task[None]] = set()
+
+    def stop() -> None:
+        task = loop.create_task(endpoint.stop())
+        stopping.add(task)
+        task.add_done_callback(stopping.discard)
+
+    async with endpoint:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
+        try:
+            await endpoint.wait_closed()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+    return 0

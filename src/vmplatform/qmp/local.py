@@ -1,0 +1,166 @@
+"""The QMP commands the endpoint answers itself.
+
+``query-platforms``
+    The platforms this host supports, exactly as ``vmplatform
+    query-platforms --json`` prints them. Judged once at start-up (the
+    answer only changes with the host) and kept serialised, so answering is
+    a byte copy.
+
+``query-platform-dependencies``
+    What the running VM relies on: the platform it was started with (given
+    to the endpoint with ``--platform``; null if unknown) and, per virtio-net
+    device, which host features QEMU offers the guest and which the guest
+    negotiated. Read live from QEMU with ``x-query-virtio`` and
+    ``x-query-virtio-status``::
+
+        {"platform": "linux-6.2",
+         "devices": [{"path": "/machine/peripheral/net0/virtio-backend",
+                      "name": "virtio-net",
+                      "offered-features": ["tap-vnet-hdr", "tap-ufo", "tap-uso"],
+                      "negotiated-features": [],
+                      "host-features": "0x...", "guest-features": "0x0"}]}
+
+    A catalog feature is mapped to the virtio bits of the properties it
+    governs (``virtio-bit`` in the catalog) on virtio-net or on every virtio
+    device (``virtio-device``: transport bits such as RING_RESET). A feature
+    counts as offered (negotiated) when ANY of its bits is offered
+    (negotiated): the VM depends on the host feature as soon as one bit it
+    decides is in the guest ABI. Requiring all bits would drop
+    ``tap-vnet-hdr`` from every VM with the default ``hash=off``, and
+    ``tap-uso`` from a VM with only ``guest_uso4=off`` although migration to
+    a host without USO fails for it just the same. Features that only apply
+    with vhost (``applies-to = "tap-vhost"``) count only for a device that
+    really uses vhost (``vhost-dev`` present in its status): without vhost
+    QEMU offers RING_RESET itself and the host's vhost-net does not matter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import VmplatformError
+from ..features import AppliesTo, Catalog
+from ..support import SupportReport
+from ..views import query_platforms_json
+from ..virtio_bits import bits_to_mask, decode_status_features
+
+QUERY_PLATFORMS = "query-platforms"
+QUERY_PLATFORM_DEPENDENCIES = "query-platform-dependencies"
+#: Every command answered locally, in the order ``query-commands`` lists them.
+COMMANDS: tuple[str, ...] = (QUERY_PLATFORMS, QUERY_PLATFORM_DEPENDENCIES)
+
+VIRTIO_NET = "virtio-net"
+
+#: Runs one command in QEMU and returns its ``return`` value; raises
+#: :class:`LocalCommandError` for QMP errors.
+Execute = Callable[[str, Mapping[str, object] | None], Awaitable[Any]]
+
+
+class LocalCommandError(VmplatformError):
+    """A local command failed; sent to the client as a QMP error of ``error_class``."""
+
+    def __init__(self, desc: str, error_class: str = "GenericError") -> None:
+        super().__init__(desc)
+        self.desc = desc
+        self.error_class = error_class
+
+
+@dataclass(frozen=True)
+class FeatureBits:
+    """The virtio-net feature bits one host feature decides."""
+
+    feature: str
+    bits: frozenset[int]
+    vhost_only: bool
+
+
+def _applies_to_virtio_net(driver: str) -> bool:
+    return driver.startswith("virtio-net") or driver == "virtio-device"
+
+
+def net_feature_bits(catalog: Catalog) -> tuple[FeatureBits, ...]:
+    """Catalog features that decide virtio-net bits, in catalog order."""
+    out = []
+    for feat in catalog:
+        bits = frozenset(gp.virtio_bit for gp in feat.governs
+                         if gp.virtio_bit is not None and _applies_to_virtio_net(gp.driver))
+        if bits:
+            out.append(FeatureBits(feat.id, bits, feat.applies_to is AppliesTo.TAP_VHOST))
+    return tuple(out)
+
+
+def check_no_arguments(arguments: Mapping[str, object] | None) -> None:
+    """QEMU's error for arguments a command does not take."""
+    for name in arguments or {}:
+        raise LocalCommandError(f"Parameter '{name}' is unexpected")
+
+
+def add_local_commands(commands: object) -> object:
+    """``query-commands``: QEMU's list plus the commands answered here."""
+    if not isinstance(commands, list):
+        return commands
+    known = {c.get("name") for c in commands if isinstance(c, dict)}
+    return commands + [{"name": name} for name in COMMANDS if name not in known]
+
+
+class LocalCommands:
+    """State and handlers of the local commands; built once per endpoint."""
+
+    def __init__(self, support: SupportReport, catalog: Catalog, platform: str | None = None) -> None:
+        self.platform = platform
+        self.features = net_feature_bits(catalog)
+        #: The ``return`` value of query-platforms, serialised once.
+        self.platforms_json: bytes = json.dumps(query_platforms_json(support)).encode("utf-8")
+
+    def query_platforms(self) -> list[dict[str, Any]]:
+        value: list[dict[str, Any]] = json.loads(self.platforms_json)
+        return value
+
+    async def query_platform_dependencies(self, execute: Execute) -> dict[str, Any]:
+        """Ask QEMU for its virtio-net devices and map their feature bits to host features."""
+        devices = await _call(execute, "x-query-virtio", None)
+        if not isinstance(devices, list):
+            raise LocalCommandError("x-query-virtio returned no device list")
+        out = []
+        for dev in devices:
+            if not isinstance(dev, dict) or dev.get("name") != VIRTIO_NET:
+                continue
+            path = str(dev.get("path"))
+            status = await _call(execute, "x-query-virtio-status", {"path": path})
+            out.append(self.device_dependencies(path, status))
+        return {"platform": self.platform, "devices": out}
+
+    def device_dependencies(self, path: str, status: object) -> dict[str, Any]:
+        """One device's entry from its ``x-query-virtio-status`` reply."""
+        if not isinstance(status, dict):
+            raise LocalCommandError(f"x-query-virtio-status of {path} returned no object")
+        try:
+            host = decode_status_features(status.get("host-features") or {})
+            guest = decode_status_features(status.get("guest-features") or {})
+        except ValueError as err:
+            raise LocalCommandError(f"cannot decode the features of {path}: {err}") from None
+        vhost = "vhost-dev" in status
+        relevant = [f for f in self.features if vhost or not f.vhost_only]
+        return {
+            "path": path,
+            "name": status.get("name", VIRTIO_NET),
+            "offered-features": _matching(relevant, host),
+            "negotiated-features": _matching(relevant, guest),
+            "host-features": hex(bits_to_mask(host)),
+            "guest-features": hex(bits_to_mask(guest)),
+        }
+
+
+def _matching(features: Sequence[FeatureBits], bits: set[int]) -> list[str]:
+    return [f.feature for f in features if not f.bits.isdisjoint(bits)]
+
+
+async def _call(execute: Execute, command: str, arguments: Mapping[str, object] | None) -> Any:
+    try:
+        return await execute(command, arguments)
+    except LocalCommandError as err:
+        raise LocalCommandError(f"{QUERY_PLATFORM_DEPENDENCIES}: {command} failed: {err.desc}",
+                                err.error_class) from None
