@@ -18,7 +18,10 @@ The default ("latest") platform of a host is chosen by this rule:
 3. prefer platforms whose ``kernel`` is not newer than the running kernel
    (a 6.18 host runs ``linux-7.1`` when no catalog feature came after 6.18,
    but its own generation is ``linux-6.17``);
-4. then the newest ``released`` date; a tie is broken by name (lexically last).
+4. prefer the platform of this host's own distro release (os-release
+   ``VERSION_ID`` in its name: ``linux-ubuntu-24.04`` on Ubuntu 24.04 rather
+   than ``linux-ubuntu-22.04-hwe``, which has the same kernel);
+5. then the newest ``released`` date; a tie is broken by name (lexically last).
 
 If rule 1 leaves nothing, every supported platform is a candidate. So a host
 gets the most capable platform it can run, named after its own generation.
@@ -131,10 +134,12 @@ def choose_default(supported: list[Platform], report: HostReport,
     if not maximal:
         return None
     running = _version(report.host.kernel_release)
+    release = report.host.os_release.get("VERSION_ID", "")
 
-    def key(p: Platform) -> tuple[bool, object, str]:
+    def key(p: Platform) -> tuple[bool, bool, object, str]:
         own_generation = not running or not p.kernel or _version(p.kernel) <= running
-        return (own_generation, p.released, p.name)
+        own_release = bool(release) and p.vendor == vendor and f"-{release}" in p.name
+        return (own_generation, own_release, p.released, p.name)
 
     return max(maximal, key=key)
 
