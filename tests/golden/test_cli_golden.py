@@ -64,6 +64,9 @@ CASES: dict[str, list[str]] = {
                                "--accel", "kvm", "--host", H("debian13-6.12"), "--format", "json"],
     "resolve-unknown-machine": ["resolve", "-M", "pc-q35-99.0", "-P", "linux-6.2", "--host", H("el9-5.14")],
     "resolve-bad-global": ["resolve", "-M", "pc-q35-10.0", "--global", "host_uso=on", "--host", H("el9-5.14")],
+    # export for plain QEMU / libvirt
+    "export-linux-6.1-readconfig-kvm": ["export", "linux-6.1", "-M", "pc-q35-10.0", "--host", H("debian12-6.1")],
+    "export-linux-6.2-on-el9-refused": ["export", "linux-6.2", "--host", H("el9-5.14")],
     # the QEMU front-end (dry run: print the argv that would be exec'd)
     "qemu-platform-help-el9": ["qemu", "--host", H("el9-5.14"), "-platform", "help"],
     "qemu-default-platform-ubuntu": ["qemu", "--dry-run", "--host", H("ubuntu2404-6.8"), *Q35_NET],

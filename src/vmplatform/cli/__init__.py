@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "qmp": ("qmp", "QMP endpoint: pass QEMU's QMP through and add query-platforms"),
     "analyze": ("analyze", "write a VM's dependency manifest (the host features its guest ABI relies on)"),
     "check": ("check", "can this host run or receive a VM (manifest or running QEMU)?"),
+    "export": ("export", "write a platform's pins as a QEMU -readconfig file (no wrapper needed)"),
     "qemu": ("qemu", "run QEMU with -platform: pin host-dependent properties, refuse what the host lacks"),
 }
 
