@@ -14,7 +14,9 @@ start fast; heavy parts (QEMU, QMP, stores) stay in their own modules.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # importing typing costs CLI start-up time; only mypy needs it
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

@@ -6,9 +6,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # importing typing costs CLI start-up time; only mypy needs it
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..platforms import PlatformSet
     from ..report import HostReport
 

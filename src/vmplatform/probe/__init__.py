@@ -1,25 +1,30 @@
 """Host probes: the interface, the real Linux probe and a fake host.
 
 A probe turns a :class:`~vmplatform.features.Catalog` into a
-:class:`~vmplatform.report.HostReport`. :class:`LinuxProbe` makes the real
-ioctls and syscalls QEMU makes; :class:`FakeHost` answers from a fixed set of
-features, for tests and for simulated hosts.
+:class:`~vmplatform.report.HostReport`. :class:`~vmplatform.probe.linux.LinuxProbe`
+makes the real ioctls and syscalls QEMU makes;
+:class:`~vmplatform.probe.fake.FakeHost` answers from a fixed set of features,
+for tests and for simulated hosts. Both satisfy :class:`~vmplatform.probe.base.Prober`.
+Submodules are imported on first use, to keep CLI start-up fast.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import importlib
 
-from ..features import Catalog
-from ..report import HostReport
-from .fake import FakeHost
-from .linux import LinuxProbe
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
+    from .base import Prober
+    from .fake import FakeHost
+    from .linux import LinuxProbe
 
-class Prober(Protocol):
-    def run(self, catalog: Catalog) -> HostReport:
-        """Probe every catalog feature. Never raises for a missing feature."""
-        ...
-
-
+_EXPORTS = {"FakeHost": "fake", "LinuxProbe": "linux", "Prober": "base"}
 __all__ = ["FakeHost", "LinuxProbe", "Prober"]
+
+
+def __getattr__(name: str) -> "Any":
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vmplatform.probe' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"vmplatform.probe.{_EXPORTS[name]}"), name)

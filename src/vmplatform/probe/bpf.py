@@ -13,12 +13,8 @@ import ctypes
 import errno as errno_mod
 import os
 import struct
-from collections.abc import Callable
-from typing import TypeVar
 
 from ..report import Evidence, FeatureStatus
-
-R = TypeVar("R")
 
 # bpf(2) syscall numbers per architecture (arch syscall tables in the kernel).
 _SYS_BPF = {"x86_64": 321, "aarch64": 280, "s390x": 351, "ppc64le": 361, "riscv64": 280}
@@ -29,12 +25,12 @@ BPF_PROG_TYPE_SOCKET_FILTER = 1
 _INSNS = struct.pack("<BBhi", 0xB7, 0, 0, 0) + struct.pack("<BBhi", 0x95, 0, 0, 0)  # r0 = 0; exit
 
 
-def probe_socket_filter_load(result: Callable[[FeatureStatus, Evidence], R]) -> R:
-    """Load the probe program; ``result`` builds the caller's result type."""
+def probe_socket_filter_load() -> tuple[FeatureStatus, Evidence]:
+    """Load the probe program; returns the status and its evidence."""
     nr = _SYS_BPF.get(os.uname().machine)
     check = "bpf(BPF_MAP_CREATE array) + bpf(BPF_PROG_LOAD socket_filter)"
     if nr is None:
-        return result(FeatureStatus.UNKNOWN, Evidence(check, "no syscall number",
+        return (FeatureStatus.UNKNOWN, Evidence(check, "no syscall number",
                                                        f"bpf syscall number unknown for {os.uname().machine}"))
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
@@ -46,7 +42,7 @@ def probe_socket_filter_load(result: Callable[[FeatureStatus, Evidence], R]) -> 
 
     fd, err = bpf(BPF_MAP_CREATE, struct.pack("IIII", BPF_MAP_TYPE_ARRAY, 4, 4, 1))
     if fd < 0:
-        return _classify(result, check, "BPF_MAP_CREATE", err)
+        return _classify(check, "BPF_MAP_CREATE", err)
     os.close(fd)
     insns = ctypes.create_string_buffer(_INSNS, len(_INSNS))
     lic = ctypes.create_string_buffer(b"GPL")
@@ -54,19 +50,19 @@ def probe_socket_filter_load(result: Callable[[FeatureStatus, Evidence], R]) -> 
                        ctypes.addressof(lic), 0, 0, 0, 0)
     fd, err = bpf(BPF_PROG_LOAD, attr)
     if fd < 0:
-        return _classify(result, check, "BPF_PROG_LOAD", err)
+        return _classify(check, "BPF_PROG_LOAD", err)
     os.close(fd)
-    return result(FeatureStatus.SUPPORTED, Evidence(check, "ok"))
+    return (FeatureStatus.SUPPORTED, Evidence(check, "ok"))
 
 
-def _classify(result: Callable[[FeatureStatus, Evidence], R], check: str, step: str, err: int) -> R:
+def _classify(check: str, step: str, err: int) -> tuple[FeatureStatus, Evidence]:
     name = errno_mod.errorcode.get(err, str(err))
     if err == errno_mod.ENOSYS:
-        return result(FeatureStatus.UNSUPPORTED, Evidence(check, name, f"{step}: no bpf() syscall "
+        return (FeatureStatus.UNSUPPORTED, Evidence(check, name, f"{step}: no bpf() syscall "
                                                            "(CONFIG_BPF_SYSCALL off)", err))
     if err in (errno_mod.EPERM, errno_mod.EACCES):
-        return result(FeatureStatus.UNSUPPORTED, Evidence(check, name, f"{step}: not permitted for this "
+        return (FeatureStatus.UNSUPPORTED, Evidence(check, name, f"{step}: not permitted for this "
                                                            "process (needs CAP_BPF+CAP_NET_ADMIN or "
                                                            "CAP_SYS_ADMIN; see kernel.unprivileged_bpf_disabled)",
                                                            err))
-    return result(FeatureStatus.UNKNOWN, Evidence(check, name, f"{step} failed", err))
+    return (FeatureStatus.UNKNOWN, Evidence(check, name, f"{step} failed", err))

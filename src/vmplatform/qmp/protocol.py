@@ -127,10 +127,8 @@ _TOP, _VALUE, _DQ, _SQ, _BARE, _RECOVER = range(6)
 
 
 def _shown(b: int) -> str:
-    """A byte the way QEMU's lexer error shows it."""
-    if b >= 0x80:
-        return "\\uFFFD"
-    return chr(b) if 0x20 <= b < 0x7F else f"\\u{b:04X}"
+    """A byte the way QEMU's lexer error shows it (undecodable bytes as U+FFFD)."""
+    return "\ufffd" if b >= 0x80 else chr(b)
 
 
 class JsonSplitter:
