@@ -74,12 +74,10 @@ class Verdict:
 
 
 def provided_by(feature: str, platforms: PlatformSet) -> str:
-    feat = platforms.catalog.get(feature)
-    first = platforms.first_providing(feature)
-    parts = [f"Linux >= {feat.linux}"] if feat.linux else []
-    if first is not None:
-        parts.append(f"platform {first.name}")
-    return " / ".join(parts) or "a host where it is enabled"
+    """What would provide ``feature``: the kernel release and the first platform with it."""
+    from .resolve import provided_by as _provided_by
+
+    return _provided_by(platforms.catalog.get(feature), platforms)
 
 
 def judge(required: dict[str, str], relevant: Iterable[str], report: HostReport, platforms: PlatformSet,
