@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from tests.e2e.conftest import Timing
 from tests.harness import requirements
 
 pytest.importorskip("qemu.qmp", reason="Python package qemu.qmp is not installed (pip install qemu.qmp)")
@@ -27,14 +28,6 @@ from tests.harness.virtio import USO_BITS, bits_of  # noqa: E402
 pytestmark = pytest.mark.e2e
 
 
-def _report(request: pytest.FixtureRequest, key: str, seconds: float) -> None:
-    # Timings for whoever tunes CI timeouts: printed (pytest -rP / -s) and kept
-    # as user properties. Not record_property: it warns (= errors here) under
-    # --junitxml with the default xunit2 family.
-    print(f"{request.node.name}: {key}={seconds:.1f}s")
-    request.node.user_properties.append((key, round(seconds, 1)))
-
-
 def _has_all(mask: int, bits: tuple[int, ...]) -> bool:
     return all(mask >> b & 1 for b in bits)
 
@@ -43,14 +36,12 @@ def _has_none(mask: int, bits: tuple[int, ...]) -> bool:
     return not any(mask >> b & 1 for b in bits)
 
 
-def test_uso_guest_migrated_to_host_without_uso_fails_on_destination(
-    request: pytest.FixtureRequest,
-) -> None:
+def test_uso_guest_migrated_to_host_without_uso_fails_on_destination(timing: Timing) -> None:
     requirements.require_guest_and_shim()
     shim = build_uso_shim()
     t0 = time.monotonic()
     with Guest("src") as src, Guest("dst", incoming_defer=True, preload=[shim]) as dst:
-        _report(request, "boot_seconds", src.wait_ready())
+        timing("boot_seconds", src.wait_ready())
 
         # The guest kernel and QEMU agree on what was negotiated, and it includes USO.
         negotiated = src.virtio_status().guest_features
@@ -78,16 +69,16 @@ def test_uso_guest_migrated_to_host_without_uso_fails_on_destination(
         assert int(m.group(2), 16) == offered_by_dst
         # Exactly the USO bits are what the destination could not accept.
         assert bits_of(negotiated & ~offered_by_dst) == sorted(USO_BITS)
-    _report(request, "test_seconds", time.monotonic() - t0)
+    timing("test_seconds", time.monotonic() - t0)
 
 
-def test_plain_to_plain_migration_keeps_guest_running(request: pytest.FixtureRequest) -> None:
+def test_plain_to_plain_migration_keeps_guest_running(timing: Timing) -> None:
     """Control: the same migration without the shim succeeds and the guest
     keeps ticking on the destination, so the failure above is USO's doing."""
     requirements.require_guest()
     t0 = time.monotonic()
     with Guest("src") as src, Guest("dst", incoming_defer=True) as dst:
-        _report(request, "boot_seconds", src.wait_ready())
+        timing("boot_seconds", src.wait_ready())
         src.wait_for_serial(r"^VMP-TICK 1$", timeout=30)
         result = migrate(src, dst)
         assert result.status == "completed", result.info
@@ -98,4 +89,4 @@ def test_plain_to_plain_migration_keeps_guest_running(request: pytest.FixtureReq
         match = dst.wait_for_serial(r"^VMP-TICK (\d+)$", timeout=30)
         assert int(match.group(1)) > last_on_src
         assert _has_all(dst.virtio_status().guest_features, USO_BITS)
-    _report(request, "test_seconds", time.monotonic() - t0)
+    timing("test_seconds", time.monotonic() - t0)

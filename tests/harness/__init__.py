@@ -15,8 +15,15 @@ Typical use::
         result = migrate(src, dst)                  # source's final status
         dst.wait_exit(30); dst.stderr_text()
 
+Through the front-end instead of plain QEMU (the PID stays QEMU's: it execs)::
+
+    Guest("dst", incoming_defer=True, preload=[shim],
+          launcher=vmplatform_launcher("linux-6.1"))
+
 Modules: paths (where things are), initramfs (cpio builder + init script),
 shim/shim.c (LD_PRELOAD "Linux < 6.2" TAP), qmp (sync QMPClient facade),
-virtio (feature bit table/decoding), guest (one QEMU), migration,
+virtio (masks and the guest's sysfs bits, on top of vmplatform.virtio_bits),
+guest (one QEMU, plain or via ``vmplatform qemu``), migration, cli (run
+``vmplatform`` as a process, e.g. ``probe --json`` under the shim),
 requirements (skip reasons).
 """

@@ -25,6 +25,7 @@ from typing import Any
 from . import paths
 from .initramfs import FEATURES_TAG, READY_TAG, TICK_TAG, build_initramfs
 from .qmp import QMPSession
+from .shim import preload_env
 from .virtio import VirtioStatus, parse_sysfs_bitstring
 
 NET0_VIRTIO_PATH = "/machine/peripheral/net0/virtio-backend"
@@ -52,12 +53,35 @@ def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def vmplatform_launcher(platform: str | None = None, *, qemu: str | None = None,
+                        options: Sequence[str] = ()) -> list[str]:
+    """Command prefix that starts the guest's QEMU through ``vmplatform qemu``.
+
+    The front-end probes this host (under the Guest's LD_PRELOAD too, so a
+    shimmed Guest's wrapper sees the shimmed host), appends the pinned
+    properties to the argv and execs QEMU in the same process: the PID the
+    harness signals, and ``setpriv --pdeathsig``, stay QEMU's. ``platform``
+    None means no ``-platform``: the host's default, named on stderr.
+    ``options`` are the front-end's own (e.g. ``--platform-dir D``).
+    """
+    binary = qemu or paths.qemu_binary() or "qemu-system-x86_64"
+    prefix = [sys.executable, "-m", "vmplatform", "qemu", "--qemu-binary", binary, *options]
+    return prefix + (["-platform", platform] if platform is not None else [])
+
+
 class Guest:
     """A QEMU (TCG) running the busybox test guest with virtio-net-pci on TAP.
 
     Spawn it from the main thread: QEMU is started under
     ``setpriv --pdeathsig KILL`` so it dies with the test process even if
     pytest is killed, and Linux ties that signal to the spawning *thread*.
+
+    ``launcher`` replaces the QEMU binary at the head of the command line,
+    e.g. :func:`vmplatform_launcher`; it must exec QEMU (keep the PID).
+
+    QEMU gets two QMP monitors: ``qmp_path`` for the harness's own session
+    and ``aux_qmp_path`` for other clients (``vmplatform check --qmp``), as a
+    QEMU socket chardev serves one client at a time.
     """
 
     def __init__(
@@ -73,6 +97,7 @@ class Guest:
         incoming_defer: bool = False,
         qemu: str | None = None,
         append: str = DEFAULT_APPEND,
+        launcher: Sequence[str] | None = None,
     ) -> None:
         self.name = name
         self.machine = machine
@@ -84,11 +109,13 @@ class Guest:
         self.incoming_defer = incoming_defer
         self.qemu = qemu or paths.qemu_binary() or "qemu-system-x86_64"
         self.append = append
+        self.launcher = list(launcher) if launcher is not None else None
         self.tap = _unique_tap_name()
         self.workdir = Path(tempfile.mkdtemp(prefix=f"vmp-{name}-", dir=_socket_safe_tmp()))
         self.serial_path = self.workdir / "serial.log"
         self.stderr_path = self.workdir / "stderr.log"
         self.qmp_path = self.workdir / "qmp.sock"
+        self.aux_qmp_path = self.workdir / "qmp-aux.sock"
         self.migrate_path = self.workdir / "migrate.sock"
         self.argv: list[str] = []
         self.process: subprocess.Popen[bytes] | None = None
@@ -98,11 +125,15 @@ class Guest:
     # -- lifecycle -----------------------------------------------------------
 
     def build_argv(self) -> list[str]:
+        """The command that starts QEMU: launcher (or the binary) + QEMU's args."""
+        return (self.launcher if self.launcher is not None else [self.qemu]) + self.qemu_args()
+
+    def qemu_args(self) -> list[str]:
+        """QEMU's own arguments (no binary)."""
         device = ",".join(
             ["virtio-net-pci", "netdev=n0", "id=net0"] + [f"{k}={v}" for k, v in self.nic_props.items()]
         )
         argv = [
-            self.qemu,
             "-name", f"guest={self.name}",
             "-accel", "tcg",
             "-machine", self.machine,
@@ -118,6 +149,7 @@ class Guest:
             "-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
             "-device", device,
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+            "-qmp", f"unix:{self.aux_qmp_path},server=on,wait=off",
         ]
         if self.incoming_defer:
             argv += ["-incoming", "defer"]
@@ -138,18 +170,17 @@ class Guest:
             raise
         return self
 
+    def spawn_env(self) -> dict[str, str]:
+        """The environment QEMU (and the launcher, if any) runs with."""
+        return preload_env(self.preload, {**os.environ, **self.extra_env})
+
     def _spawn(self) -> None:
-        env = dict(os.environ)
-        env.update(self.extra_env)
-        if self.preload:
-            env["LD_PRELOAD"] = ":".join(
-                [str(p) for p in self.preload] + ([env["LD_PRELOAD"]] if env.get("LD_PRELOAD") else [])
-            )
-        launcher = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
+        deathsig = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
         self.started_at = time.monotonic()
         with open(self.stderr_path, "wb") as stderr:
             self.process = subprocess.Popen(
-                launcher + self.argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=env
+                deathsig + self.argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+                env=self.spawn_env(),
             )
 
     def close(self) -> None:
@@ -235,9 +266,10 @@ class Guest:
         self.wait_for_serial(rf"^{READY_TAG}$", timeout)
         return time.monotonic() - self.started_at
 
-    def serial_features(self) -> int:
-        """Negotiated virtio-net features as the guest kernel printed them."""
-        match = self.wait_for_serial(rf"^{FEATURES_TAG} ([01]+)$", timeout=0)
+    def serial_features(self, timeout: float = 0, start: int = 0) -> int:
+        """Negotiated virtio-net features as the guest kernel printed them
+        (first line at or after offset ``start``; the guest repeats it every tick)."""
+        match = self.wait_for_serial(rf"^{FEATURES_TAG} ([01]+)$", timeout=timeout, start=start)
         return parse_sysfs_bitstring(match.group(1))
 
     def last_tick(self) -> int | None:

@@ -48,14 +48,20 @@ while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 300 ]; do
 done
 ip link set eth0 up || echo "{ERROR_TAG} eth0 up"
 # Negotiated features of every virtio-net device (device id 1), bit 0 first.
-for d in /sys/bus/virtio/devices/virtio*; do
-    [ "$(cat "$d/device")" = 0x0001 ] || continue
-    echo "{FEATURES_TAG} $(cat "$d/features")"
-done
+features() {{
+    for d in /sys/bus/virtio/devices/virtio*; do
+        [ "$(cat "$d/device")" = 0x0001 ] || continue
+        echo "{FEATURES_TAG} $(cat "$d/features")"
+    done
+}}
+features
 echo "{READY_TAG}"
 # Heartbeat: lets a test see the guest keeps running (e.g. after migration).
+# Each tick repeats the features line, so a migration destination's serial
+# log (which starts empty) also shows what the guest sees there.
 n=0
 while :; do
+    features
     echo "{TICK_TAG} $n"
     n=$((n + 1))
     sleep 1

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from . import paths
@@ -47,3 +48,13 @@ def build_uso_shim(cache_dir: Path | None = None) -> Path:
     finally:
         Path(tmp).unlink(missing_ok=True)
     return target
+
+
+def preload_env(preload: Sequence[Path] = (), base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: this process's environment) with ``preload`` put first in LD_PRELOAD."""
+    env = dict(os.environ if base is None else base)
+    if preload:
+        env["LD_PRELOAD"] = ":".join(
+            [str(p) for p in preload] + ([env["LD_PRELOAD"]] if env.get("LD_PRELOAD") else [])
+        )
+    return env
