@@ -53,9 +53,9 @@ from vmplatform.platforms import load_platforms
 from vmplatform.support import evaluate
 from vmplatform.features import default_catalog
 from vmplatform.probe.linux import LinuxProbe
-mark("imports (without qemu_proc)")
-from vmplatform.qemu_proc import find_qemu
-mark("import qemu_proc (find_qemu; pulls in asyncio)")
+mark("imports")
+from vmplatform.qemu_binary import find_qemu
+mark("import qemu_binary (find_qemu)")
 platforms = load_platforms([])
 mark("load platforms")
 report = LinuxProbe().run(default_catalog())
@@ -142,7 +142,8 @@ def main() -> int:
                  "-netdev", "tap,id=n0,script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0,id=net0",
                  "-netdev", "user,id=n1", "-device", "virtio-net-pci,netdev=n1,id=net1"]
     plat = ["-platform", ns.platform]
-    front = [py, "-m", "vmplatform", "qemu"]
+    script = Path(py).parent / "vmplatform"  # the console script users run (no runpy)
+    front = [str(script), "qemu"] if script.exists() else [py, "-m", "vmplatform", "qemu"]
     report = work / "host.json"
     with open(report, "w") as fh:
         subprocess.run([py, "-m", "vmplatform", "probe", "--json"], env=env, check=True, stdout=fh)

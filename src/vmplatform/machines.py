@@ -11,7 +11,7 @@ x86_64 ships in ``data/machines/``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -72,13 +72,17 @@ class MachineCatalog:
     def get(self, name: str) -> MachineType:
         if name in self.machines:
             return self.machines[name]
-        for m in self.machines.values():
-            if m.alias == name:
-                return m
+        real = self.machines.alias_of(name) if isinstance(self.machines, _LazyMachines) else next(
+            (m.name for m in self.machines.values() if m.alias == name), None)
+        if real is not None:
+            return self.machines[real]
         raise UnknownNameError("machine", name, list(self.machines),
                                hint=f"machine types of QEMU {self.qemu_version}: 'vmplatform machines list'")
 
     def default_machine(self) -> MachineType | None:
+        if isinstance(self.machines, _LazyMachines):
+            name = self.machines.default_name()
+            return None if name is None else self.machines[name]
         return next((m for m in self.machines.values() if m.is_default), None)
 
     def ancestry(self, qom_type: str) -> list[str]:
@@ -102,6 +106,44 @@ class MachineCatalog:
         return prop in self.device_defaults.get(qom_type, {})
 
 
+class _LazyMachines(Mapping[str, MachineType]):
+    """Machine types built on first access: a snapshot has thousands of compat
+    props and a command usually needs one machine type's."""
+
+    def __init__(self, raw: dict[str, tuple[int, dict[str, Any]]],
+                 bad: Callable[[str, str], DataFileError]) -> None:
+        self._raw = raw
+        self._bad = bad
+        self._built: dict[str, MachineType] = {}
+
+    def __getitem__(self, name: str) -> MachineType:
+        if name not in self._built:
+            i, m = self._raw[name]
+            try:
+                props = tuple(CompatProp(p["qom-type"], p["property"], normalize_value(p["value"]))
+                              for p in m.get("compat-props", []))
+            except (KeyError, TypeError) as err:
+                raise self._bad(f"machines[{i}]", f"malformed compat-props ({err!r})") from None
+            self._built[name] = MachineType(name, props, m.get("alias"), bool(m.get("is-default")),
+                                            bool(m.get("deprecated")))
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def alias_of(self, alias: str) -> str | None:
+        for name, (_, m) in self._raw.items():
+            if m.get("alias") == alias:
+                return name
+        return None
+
+    def default_name(self) -> str | None:
+        return next((name for name, (_, m) in self._raw.items() if m.get("is-default")), None)
+
+
 def from_json_obj(obj: Mapping[str, Any], path: str) -> MachineCatalog:
     def bad(place: str, problem: str) -> DataFileError:
         return DataFileError(path, place, problem,
@@ -109,22 +151,17 @@ def from_json_obj(obj: Mapping[str, Any], path: str) -> MachineCatalog:
 
     if obj.get("schema") != SCHEMA:
         raise bad("schema", f"not a machine catalog (expected schema {SCHEMA!r})")
-    machines: dict[str, MachineType] = {}
-    for i, m in enumerate(obj.get("machines", [])):
-        try:
-            props = tuple(CompatProp(p["qom-type"], p["property"], normalize_value(p["value"]))
-                          for p in m.get("compat-props", []))
-            machines[m["name"]] = MachineType(m["name"], props, m.get("alias"), bool(m.get("is-default")),
-                                              bool(m.get("deprecated")))
-        except (KeyError, TypeError) as err:
-            raise bad(f"machines[{i}]", f"malformed entry ({err!r})") from None
+    raw = obj.get("machines", [])
+    if not isinstance(raw, list) or not all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in raw):
+        raise bad("machines", "'machines' must be a list of objects with a 'name'")
+    machines = _LazyMachines({m["name"]: (i, m) for i, m in enumerate(raw)}, bad)
     parents = obj.get("parents", {})
     defaults = obj.get("device-defaults", {})
     if not isinstance(parents, dict) or not isinstance(defaults, dict):
         raise bad("parents", "'parents' and 'device-defaults' must be objects")
     return MachineCatalog(
         qemu_version=str(obj.get("qemu-version", "")), arch=str(obj.get("arch", "")),
-        machines=MappingProxyType(machines), parents=MappingProxyType(dict(parents)),
+        machines=machines, parents=MappingProxyType(dict(parents)),
         device_defaults=MappingProxyType({k: MappingProxyType({p: normalize_value(v) for p, v in d.items()})
                                           for k, d in defaults.items()}),
         generated_by=str(obj.get("generated-by", "")), path=path, raw=MappingProxyType(dict(obj)),

@@ -19,11 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import VmplatformError
+from .errors import HostLacksFeatures, MissingFeature, VmplatformError
+from .features import Category
 from .machines import MachineCatalog, normalize_value
 from .platforms import Platform, PlatformSet
-from .report import HostReport
+from .report import FeatureStatus, HostReport
 from .resolve import Layer, Resolution
+from .support import unusable_here
 from .verdict import Verdict, judge
 
 SCHEMA = "vmplatform/manifest/1"
@@ -108,6 +110,34 @@ def from_resolution(res: Resolution, platform: Platform, scope: Scope, report: H
         analysed_on=f"{report.host.hostname} (Linux {report.host.kernel_release})")
 
 
+def require_usable(res: Resolution, report: HostReport, platforms: PlatformSet) -> None:
+    """Refuse a VM with a device this host cannot run at all.
+
+    A NIC with ``vhost=on`` needs /dev/vhost-net (QEMU fails to start
+    without it; libvirt refuses ``<driver name='vhost'/>``), a vhost-vsock
+    device needs /dev/vhost-vsock. Resolution does not count the features
+    behind such a device against the host (:func:`vmplatform.resolve.check_host`),
+    so without this check a manifest could be written for a VM its own host
+    cannot start, and that no host would then satisfy.
+    """
+    catalog = platforms.catalog
+    missing: dict[str, MissingFeature] = {}
+    for p in res.properties:
+        if unusable_here(p.feature, report, catalog) is None:
+            continue
+        req = next(r for r in catalog.get(p.feature).requires if catalog.get(r).category is Category.OPTIONAL
+                   and report.status(r) is FeatureStatus.UNSUPPORTED)
+        who = "the machine" if p.device == "machine" else f"{p.device_type} {p.device}"
+        missing.setdefault(req, MissingFeature(
+            feature=req, needed_by=f"{who}: QEMU opens it for this device's backend",
+            status=report.status(req).value, reason=report.reason(req),
+            provided_by="a host with it enabled: kernel config, module or privilege"))
+    if missing:
+        raise HostLacksFeatures(report.name, list(missing.values()),
+                                "run the VM without that backend here (e.g. vhost=off), or analyse it on a host "
+                                "that has the feature")
+
+
 def host_platform(report: HostReport, platforms: PlatformSet) -> Platform:
     """The 'host' scope: everything this host offers, as a synthetic platform."""
     date = _report_date(report)
@@ -124,30 +154,91 @@ def _report_date(report: HostReport) -> datetime.date:
         return datetime.date(1970, 1, 1)
 
 
+_HINT = "produce one with 'vmplatform analyze -- QEMU-ARGV > manifest.json' (schema: docs/manifest.md)"
+
+
 def loads(text: str, source: str = "<manifest>") -> Manifest:
-    hint = "produce one with 'vmplatform analyze -- QEMU-ARGV > manifest.json'"
+    """Parse and validate a manifest; errors name the source and the field."""
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
         raise ManifestError(f"{source}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}",
-                            hint) from err
-    if not isinstance(obj, dict) or obj.get("schema") != SCHEMA:
-        raise ManifestError(f"{source}: not a vmplatform manifest (expected schema {SCHEMA!r})", hint)
+                            _HINT) from err
+    if not isinstance(obj, dict):
+        raise ManifestError(f"{source}: not a vmplatform manifest (expected a JSON object)", _HINT)
+    if obj.get("schema") != SCHEMA:
+        found = f"schema {obj['schema']!r}" if "schema" in obj else "no 'schema'"
+        raise ManifestError(f"{source}: not a vmplatform manifest ({found}, expected {SCHEMA!r})", _HINT)
+    f = _Fields(source)
+    scope_obj = f.obj(obj, "scope")
+    kind = f.text(scope_obj, "kind", "scope")
     try:
-        scope = Scope(obj["scope"]["kind"])
-        return Manifest(
-            machine=str(obj["machine"]), qemu_version=str(obj["qemu-version"]), accel=str(obj["accel"]),
-            scope=scope, platform=obj.get("platform"),
-            platform_features=tuple(obj.get("platform-features", [])),
-            scope_hosts=tuple(obj["scope"].get("hosts", [])), migratable=bool(obj["migratable"]),
-            requires={str(r["feature"]): str(r["required-by"]) for r in obj["requires"]},
-            relevant=tuple(obj.get("relevant-features", [])),
-            pins=tuple(Pin(str(p["device"]), str(p["device-type"]), str(p["driver"]), str(p["property"]),
-                           str(p["value"]), str(p["feature"]), str(p["source"]))
-                       for p in obj["pinned-properties"]),
-            analysed_on=str(obj.get("analysed-on", "")))
-    except (KeyError, TypeError, ValueError) as err:
-        raise ManifestError(f"{source}: malformed manifest: {err!r}", hint) from None
+        scope = Scope(kind)
+    except ValueError:
+        raise ManifestError(f"{source}: scope.kind: '{kind}' is not one of "
+                            f"{', '.join(s.value for s in Scope)}", _HINT) from None
+    platform = obj.get("platform")
+    if platform is not None and not isinstance(platform, str):
+        raise ManifestError(f"{source}: platform: must be a string or null", _HINT)
+    requires = {}
+    for i, r in enumerate(f.items(obj, "requires")):
+        ro = f.as_obj(r, f"requires[{i}]")
+        requires[f.text(ro, "feature", f"requires[{i}]")] = f.text(ro, "required-by", f"requires[{i}]")
+    pins = []
+    for i, pin in enumerate(f.items(obj, "pinned-properties")):
+        where = f"pinned-properties[{i}]"
+        po = f.as_obj(pin, where)
+        pins.append(Pin(*(f.text(po, k, where) for k in ("device", "device-type", "driver", "property", "value",
+                                                            "feature", "source"))))
+    migratable = obj.get("migratable")
+    if not isinstance(migratable, bool):
+        raise ManifestError(f"{source}: migratable: must be true or false", _HINT)
+    return Manifest(
+        machine=f.text(obj, "machine"), qemu_version=f.text(obj, "qemu-version"), accel=f.text(obj, "accel"),
+        scope=scope, platform=platform, platform_features=f.texts(obj, "platform-features"),
+        scope_hosts=f.texts(scope_obj, "hosts", "scope"), migratable=migratable, requires=requires,
+        relevant=f.texts(obj, "relevant-features"), pins=tuple(pins),
+        analysed_on=f.text(obj, "analysed-on", default=""))
+
+
+class _Fields:
+    """Typed access to manifest fields; every error names the field."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def _fail(self, where: str, problem: str) -> ManifestError:
+        return ManifestError(f"{self.source}: {where}: {problem}", _HINT)
+
+    def as_obj(self, value: object, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self._fail(where, "missing" if value is None else "must be an object")
+        return value
+
+    def obj(self, parent: dict[str, Any], key: str) -> dict[str, Any]:
+        return self.as_obj(parent.get(key), key)
+
+    def items(self, parent: dict[str, Any], key: str) -> list[Any]:
+        value = parent.get(key)
+        if not isinstance(value, list):
+            raise self._fail(key, "missing" if value is None else "must be a list")
+        return value
+
+    def text(self, parent: dict[str, Any], key: str, where: str = "", default: str | None = None) -> str:
+        value = parent.get(key, default)
+        name = f"{where}.{key}" if where else key
+        if value is None:
+            raise self._fail(name, "missing")
+        if not isinstance(value, str):
+            raise self._fail(name, "must be a string")
+        return value
+
+    def texts(self, parent: dict[str, Any], key: str, where: str = "") -> tuple[str, ...]:
+        value = parent.get(key, [])
+        name = f"{where}.{key}" if where else key
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self._fail(name, "must be a list of strings")
+        return tuple(value)
 
 
 def machine_type_changes(manifest: Manifest, mc: MachineCatalog) -> list[str]:

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .errors import HostReportError, UsageError
-from .platforms import Platform, PlatformSet
+from .features import Catalog, Category
+from .platforms import PLATFORM_NAME, Platform, PlatformSet
 from .report import HostReport, loads
 
 
@@ -65,11 +66,39 @@ def load_reports(paths: Sequence[Path]) -> list[HostReport]:
 
 
 def common_features(reports: Iterable[HostReport], platforms: PlatformSet) -> frozenset[str]:
+    """Catalog features every host supports, closed under the catalog's requirements.
+
+    A feature whose required (non-optional) feature is not common is dropped:
+    a platform may never promise ``tap-uso`` without ``tap-vnet-hdr``, even if
+    a report (e.g. an unprivileged probe) shows the one and not the other.
+    """
     sets = [frozenset(f for f in r.supported() if f in platforms.catalog) for r in reports]
-    return frozenset.intersection(*sets) if sets else frozenset()
+    common = frozenset.intersection(*sets) if sets else frozenset()
+    return _closed(common, platforms.catalog)
+
+
+def _closed(features: frozenset[str], catalog: Catalog) -> frozenset[str]:
+    out = set(features)
+    changed = True
+    while changed:
+        changed = False
+        for fid in sorted(out):
+            for req in catalog.get(fid).requires:
+                if req not in out and catalog.get(req).category is not Category.OPTIONAL:
+                    out.discard(fid)
+                    changed = True
+    return frozenset(out)
 
 
 def merged_platform(reports: Sequence[HostReport], platforms: PlatformSet, name: str | None = None) -> Platform:
+    """The synthetic platform every host of ``reports`` supports (order of reports is irrelevant).
+
+    Its default name, ``merge-`` and a digest of host names and features, is
+    the same for the same hosts and features, so two merges agree by name.
+    """
+    if name is not None and not PLATFORM_NAME.match(name):
+        raise UsageError(f"platform name '{name}' has characters outside [a-zA-Z0-9_.-]",
+                         "pick a name like 'merge-rack12' (libvirt's machine-name charset)")
     feats = common_features(reports, platforms)
     hosts = sorted(r.name for r in reports)
     digest = hashlib.sha256("\n".join(hosts + sorted(feats)).encode()).hexdigest()[:8]

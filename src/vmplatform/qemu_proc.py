@@ -20,18 +20,7 @@ from .errors import QemuError
 if TYPE_CHECKING:
     from qemu.qmp import QMPClient
 
-QEMU_ENV = "VMPLATFORM_QEMU"
-
-
-def find_qemu(explicit: str | None = None) -> str:
-    """``explicit``, else $VMPLATFORM_QEMU, else qemu-system-x86_64 on PATH."""
-    cand = explicit or os.environ.get(QEMU_ENV) or "qemu-system-x86_64"
-    path = shutil.which(cand)
-    if path is None:
-        raise QemuError(f"QEMU binary '{cand}' not found",
-                        "install qemu-system-x86 (Debian: apt-get install -t bookworm-backports "
-                        "qemu-system-x86) or pass --qemu-binary / set VMPLATFORM_QEMU")
-    return path
+from .qemu_binary import QEMU_ENV, find_qemu  # noqa: F401  (re-exported)
 
 
 class QemuProcess:

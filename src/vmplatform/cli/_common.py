@@ -40,10 +40,12 @@ def host_report(ns: argparse.Namespace) -> "HostReport":
     from ..report import loads
 
     if ns.host is None:
-        from ..probe.linux import LinuxProbe
         from ..features import default_catalog
+        from ..probe.cache import cached_probe
+        from ..probe.linux import LinuxProbe
 
-        return LinuxProbe().run(default_catalog())
+        catalog = default_catalog()
+        return cached_probe(catalog, lambda: LinuxProbe().run(catalog))
     if ns.host == "-":
         return loads(sys.stdin.read(), "<stdin>")
     from ..errors import HostReportError

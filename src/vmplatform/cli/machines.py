@@ -22,7 +22,7 @@ def run(ns: argparse.Namespace) -> int:
     if ns.action == "import":
         from ..features import default_catalog
         from ..qemu_import import import_from_qemu
-        from ..qemu_proc import find_qemu
+        from ..qemu_binary import find_qemu
 
         data = import_from_qemu(find_qemu(ns.qemu), default_catalog())
         text = json.dumps(data, indent=1) + "\n"

@@ -20,7 +20,12 @@ def run(ns: argparse.Namespace) -> int:
     from ..probe.linux import LinuxProbe
     from ..report import FeatureStatus, dumps
 
-    report = LinuxProbe(userns=not ns.no_userns).run(default_catalog())
+    from ..probe.cache import store
+
+    catalog = default_catalog()
+    report = LinuxProbe(userns=not ns.no_userns).run(catalog)
+    if not ns.no_userns:
+        store(report, catalog)  # later commands (query-platforms, qemu) reuse it this boot
     if ns.json:
         sys.stdout.write(dumps(report))
         return 0

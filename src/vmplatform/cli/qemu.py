@@ -7,10 +7,14 @@ except ``-platform`` and the appended pins.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+from types import SimpleNamespace
 from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 OWN = ("--qemu-binary", "--host", "--platform-dir", "--machine-catalog")
 OWN_FLAGS = ("--dry-run",)
@@ -24,6 +28,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the QEMU argv, one argument per line; do not exec")
     p.add_argument("qemu_args", nargs="*", metavar="QEMU-ARG",
                    help="QEMU's own arguments, plus -platform NAME|FILE|help")
+
+
+def run_argv(argv: list[str]) -> int:
+    """Fast path without argparse; returns -1 to fall back to argparse (help, errors)."""
+    ns = SimpleNamespace(qemu_binary=None, host=None, platform_dir=[], machine_catalog=None, dry_run=False)
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        key, eq, val = tok.partition("=")
+        if tok == "--":
+            i += 1
+            break
+        if key == "--dry-run" and not eq:
+            ns.dry_run = True
+        elif key in OWN:
+            if not eq:
+                if i + 1 >= len(argv):
+                    return -1
+                i += 1
+                val = argv[i]
+            attr = key[2:].replace("-", "_")
+            if attr == "platform_dir":
+                ns.platform_dir.append(Path(val))
+            elif attr == "machine_catalog":
+                ns.machine_catalog = Path(val)
+            else:
+                setattr(ns, attr, val)
+        elif tok.startswith("--") and tok != "--":
+            return -1  # unknown long option, or --help: let argparse explain
+        else:
+            break
+        i += 1
+    ns.qemu_args = argv[i:]
+    return run(ns)  # type: ignore[arg-type]
 
 
 def parse_argv(p: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -56,7 +94,7 @@ def run(ns: argparse.Namespace) -> int:
     from ..frontend import platform_help, rewrite
     from ..machines import default_machine_catalog, load_machine_catalog
     from ..platforms import load_platforms
-    from ..qemu_proc import find_qemu
+    from ..qemu_binary import find_qemu
     from ..support import evaluate
     from ._common import host_report
 

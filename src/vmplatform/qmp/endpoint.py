@@ -411,6 +411,9 @@ class Endpoint:
                                 f"start QEMU with '-qmp unix:{path},server=on,wait=off', or fix --connect") \
                 from None
         except ConnectionRefusedError:
+            if not _is_socket(path):
+                raise UpstreamError(f"cannot connect to QEMU's QMP socket {path}: it is not a socket",
+                                    "point --connect at the path of QEMU's -qmp unix:PATH,server=on") from None
             raise UpstreamError(f"cannot connect to QEMU's QMP socket {path}: nothing is listening on it",
                                 "is QEMU running, with -qmp on this path?") from None
         except OSError as err:
@@ -744,6 +747,13 @@ def _version_text(version: Any) -> str:
         return f"{q['major']}.{q['minor']}.{q['micro']}"
     except (TypeError, KeyError):
         return "(unknown version)"
+
+
+def _is_socket(path: str) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _unlink_quietly(path: str) -> None:

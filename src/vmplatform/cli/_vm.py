@@ -1,0 +1,91 @@
+"""The VM being analysed (QEMU argv or libvirt domain XML) and its migration scope.
+
+Shared by ``vmplatform analyze`` and ``vmplatform libvirt pin``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from xml.dom import minidom
+
+    from ..frontend import Rewrite
+    from ..libvirt.domain import Domain
+    from ..manifest import Manifest
+    from ..platforms import PlatformSet
+    from ..report import HostReport
+
+
+def add_scope_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scope", choices=["host", "hosts", "platform", "anywhere"], default="platform",
+                   help="how far the VM may migrate: host (everything this host offers, not migratable), "
+                        "hosts (the merge of --hosts reports), platform (default: --platform, -platform in the "
+                        "argv, else this host's default platform), anywhere (the merge of a directory of "
+                        "reports given with --hosts; a fleet inventory store does not exist yet)")
+    p.add_argument("--platform", help="platform name or file for --scope platform (overrides -platform in the argv)")
+    p.add_argument("--hosts", nargs="+", default=[], metavar="REPORT",
+                   help="host reports (files, directories, - for stdin) for --scope hosts / anywhere")
+    p.add_argument("--machine-catalog", type=Path, help="machine catalog (default: packaged snapshot)")
+
+
+@dataclass(frozen=True)
+class AnalysedVm:
+    rewrite: "Rewrite"
+    manifest: "Manifest"
+    domain: "Domain | None" = None
+    document: "minidom.Document | None" = None
+    xml_text: str = ""
+
+
+def analyse(ns: argparse.Namespace, platforms: "PlatformSet", report: "HostReport", *,
+            domain_xml: str | None, qemu_args: list[str]) -> AnalysedVm:
+    """Resolve the VM on this host for the chosen scope and build its manifest."""
+    from ..analysis import analyze
+    from ..machines import default_machine_catalog, load_machine_catalog
+    from ..manifest import Scope
+    from ..merge import load_reports
+    from ..platforms import load_platform_file
+    from ..report import FeatureStatus
+
+    mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else default_machine_catalog()
+    scope = Scope(ns.scope)
+    platform = None
+    if ns.platform and (ns.platform.endswith(".toml") or "/" in ns.platform):
+        platform = load_platform_file(Path(ns.platform), platforms)
+    elif ns.platform:
+        platform = platforms.get(ns.platform)
+    fleet = load_reports([Path(h) for h in ns.hosts]) if ns.hosts else []
+    domain = doc = None
+    text = ""
+    if domain_xml is not None:
+        from ..libvirt.domain import qemu_argv, read_domain
+
+        text = _read_text(domain_xml)
+        source = "<stdin>" if domain_xml == "-" else domain_xml
+        domain, doc = read_domain(text, source,
+                                  vhost_available=report.status("vhost-net") is FeatureStatus.SUPPORTED)
+        qemu_args = qemu_argv(domain)
+        for note in domain.notes:
+            print(f"vmplatform: {note}", file=sys.stderr)
+    rw, manifest = analyze(qemu_args, mc=mc, platforms=platforms, report=report, scope=scope, fleet=fleet,
+                           platform=platform)
+    return AnalysedVm(rw, manifest, domain, doc, text)
+
+
+def _read_text(path: str) -> str:
+    from ..libvirt._xml import DomainXmlError
+
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise DomainXmlError(f"{path}: cannot read domain XML: {err.strerror}",
+                             "write it with 'virsh dumpxml DOMAIN > FILE'") from err
+    except UnicodeDecodeError:
+        raise DomainXmlError(f"{path}: not a text file", "pass a libvirt domain XML") from None
