@@ -108,7 +108,7 @@ class RawClient:
 
     @classmethod
     async def connect(cls, path: str, negotiate: bool = False) -> RawClient:
-        reader, writer = await asyncio.open_unix_connection(path)
+        reader, writer = await asyncio.open_unix_connection(path, limit=16 << 20)
         client = cls(reader, writer)
         client.greeting = await client.recv()
         if negotiate:

@@ -10,7 +10,7 @@ from ._common import add_host, add_platform_dir, host_report, platforms_from
 from ._vm import add_scope_arguments, analyse
 
 OWN = ("--host", "--platform-dir", "--machine-catalog", "--scope", "--platform", "--hosts", "--output", "-o",
-       "--domain-xml")
+       "--domain-xml", "--qmp")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,6 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_scope_arguments(p)
     p.add_argument("--domain-xml", metavar="FILE",
                    help="analyse a libvirt domain XML ('virsh dumpxml', or - for stdin) instead of a QEMU argv")
+    p.add_argument("--qmp", metavar="SOCKET",
+                   help="analyse a running QEMU through its QMP socket: the values it offers now")
     p.add_argument("--output", "-o", type=Path, help="write the manifest here (default: stdout)")
     p.add_argument("qemu_args", nargs="*", metavar="QEMU-ARG")
 
@@ -36,11 +38,17 @@ def parse_argv(p: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 def run(ns: argparse.Namespace) -> int:
     from ..errors import UsageError
 
-    if ns.domain_xml is not None and ns.qemu_args:
-        raise UsageError("vmplatform analyze: give either --domain-xml FILE or -- QEMU-ARGV..., not both")
-    if ns.domain_xml is None and not ns.qemu_args:
-        raise UsageError("vmplatform analyze: no QEMU command line", "usage: vmplatform analyze [OPTIONS] -- "
-                                                                    "QEMU-ARGV... or --domain-xml FILE")
+    given = [what for what, on in (("--domain-xml", ns.domain_xml is not None), ("--qmp", ns.qmp is not None),
+                                   ("a QEMU argv", bool(ns.qemu_args))) if on]
+    if len(given) > 1:
+        raise UsageError(f"vmplatform analyze: give one VM, not {' and '.join(given)}")
+    if not given:
+        raise UsageError("vmplatform analyze: no VM given", "usage: vmplatform analyze [OPTIONS] -- QEMU-ARGV..., "
+                                                         "--domain-xml FILE or --qmp SOCKET")
+    if ns.qmp is not None:
+        from ..running import running_vm_argv
+
+        ns.qemu_args = running_vm_argv(ns.qmp)
     platforms = platforms_from(ns)
     report = host_report(ns)
     vm = analyse(ns, platforms, report, domain_xml=ns.domain_xml, qemu_args=list(ns.qemu_args))

@@ -419,7 +419,7 @@ class Endpoint:
         except OSError as err:
             raise UpstreamError(f"cannot connect to QEMU's QMP socket {path}: {err.strerror or err}",
                                 "check --connect and the socket's permissions") from None
-        greeting = await self._handshake_line("a QMP greeting")
+        greeting = await self._handshake_line("QMP greeting")
         try:
             obj = json.loads(greeting)
             qmp = obj["QMP"]
@@ -434,7 +434,7 @@ class Endpoint:
         self._greeting = P.greeting(self.qemu_version, [c for c in self.qemu_capabilities if c != "oob"])
         self._write_upstream(b'{"execute": "qmp_capabilities"}\n')
         while True:
-            line = await self._handshake_line("the reply to qmp_capabilities")
+            line = await self._handshake_line("reply to qmp_capabilities")
             reply = json.loads(line)
             if isinstance(reply, dict) and "event" not in reply:
                 break
@@ -459,7 +459,7 @@ class Endpoint:
                 "a -qmp socket serves one client at a time: is another client (libvirt, another "
                 "endpoint, a shell) connected to it?") from None
         if not line:
-            raise UpstreamError(f"QEMU at {self.connect_path} closed the connection before {what}",
+            raise UpstreamError(f"QEMU at {self.connect_path} closed the connection instead of sending its {what}",
                                 "a -qmp socket serves one client at a time: is another client connected?")
         return line
 

@@ -106,20 +106,17 @@ def add_local_commands(commands: object) -> object:
     return commands + [{"name": name} for name in COMMANDS if name not in known]
 
 
-class LocalCommands:
-    """State and handlers of the local commands; built once per endpoint."""
+class DependencyReader:
+    """Reads every virtio-net device's offered and negotiated host features from QEMU.
 
-    def __init__(self, support: SupportReport, catalog: Catalog, platform: str | None = None) -> None:
-        self.platform = platform
+    Shared by the endpoint's ``query-platform-dependencies`` and by
+    ``vmplatform check --qmp`` (vmplatform.running).
+    """
+
+    def __init__(self, catalog: Catalog) -> None:
         self.features = net_feature_bits(catalog)
-        #: The ``return`` value of query-platforms, serialised once.
-        self.platforms_json: bytes = json.dumps(query_platforms_json(support)).encode("utf-8")
 
-    def query_platforms(self) -> list[dict[str, Any]]:
-        value: list[dict[str, Any]] = json.loads(self.platforms_json)
-        return value
-
-    async def query_platform_dependencies(self, execute: Execute) -> dict[str, Any]:
+    async def read(self, execute: Execute) -> list[dict[str, Any]]:
         """Ask QEMU for its virtio-net devices and map their feature bits to host features."""
         devices = await _call(execute, "x-query-virtio", None)
         if not isinstance(devices, list):
@@ -131,7 +128,7 @@ class LocalCommands:
             path = str(dev.get("path"))
             status = await _call(execute, "x-query-virtio-status", {"path": path})
             out.append(self.device_dependencies(path, status))
-        return {"platform": self.platform, "devices": out}
+        return out
 
     def device_dependencies(self, path: str, status: object) -> dict[str, Any]:
         """One device's entry from its ``x-query-virtio-status`` reply."""
@@ -152,6 +149,26 @@ class LocalCommands:
             "host-features": hex(bits_to_mask(host)),
             "guest-features": hex(bits_to_mask(guest)),
         }
+
+
+class LocalCommands:
+    """State and handlers of the local commands; built once per endpoint."""
+
+    def __init__(self, support: SupportReport, catalog: Catalog, platform: str | None = None) -> None:
+        self.platform = platform
+        self.reader = DependencyReader(catalog)
+        #: The ``return`` value of query-platforms, serialised once.
+        self.platforms_json: bytes = json.dumps(query_platforms_json(support)).encode("utf-8")
+
+    def query_platforms(self) -> list[dict[str, Any]]:
+        value: list[dict[str, Any]] = json.loads(self.platforms_json)
+        return value
+
+    async def query_platform_dependencies(self, execute: Execute) -> dict[str, Any]:
+        return {"platform": self.platform, "devices": await self.reader.read(execute)}
+
+    def device_dependencies(self, path: str, status: object) -> dict[str, Any]:
+        return self.reader.device_dependencies(path, status)
 
 
 def _matching(features: Sequence[FeatureBits], bits: set[int]) -> list[str]:

@@ -119,8 +119,8 @@ _TOKEN: Final = re.compile(rb"[A-Za-z0-9+\-._]+")
 _PLAIN_IN_VALUE: Final = re.compile(rb"[^\"'{}\[\]\x00-\x1f\xfe\xff]+")
 _PLAIN_IN_DQ: Final = re.compile(rb"[^\"\\\x00-\x1f\xfe\xff]+")
 _PLAIN_IN_SQ: Final = re.compile(rb"[^'\"\\\x00-\x1f\xfe\xff]+")
-_RESYNC: Final = re.compile(rb"[\x00-\x1f\xfe\xff{\[]")
-_RESYNC_LINE: Final = re.compile(rb"[\x00-\x1f\xfe\xff]")
+_RESYNC: Final = re.compile(rb"[\n{\[]")
+_RESYNC_LINE: Final = re.compile(rb"\n")
 
 # Splitter states.
 _TOP, _VALUE, _DQ, _SQ, _BARE, _RECOVER = range(6)
@@ -275,8 +275,6 @@ class JsonSplitter:
                     return
                 i = m.start()
                 self._state = _TOP
-                if data[i] in (0xFE, 0xFF) or (data[i] < 0x20 and data[i] not in _WS):
-                    i += 1  # a reset byte: consumed silently
         # Ending in _BARE is fine: a token may continue in the next chunk.
 
     def _emit(self, out: list[Frame]) -> None:
