@@ -138,8 +138,8 @@ def test_bad_domain_xml(tmp_path: Path, xml: str, message: str) -> None:
 
 def test_domain_xml_and_argv_together() -> None:
     rc, _, err = run_cli(["analyze", "--host", EL9, "--domain-xml", str(DOMAINS / "tiny-tcg.xml"), "--", "-M", "q35"])
-    assert (rc, err) == (2, "vmplatform: error: vmplatform analyze: give either --domain-xml FILE or -- "
-                            "QEMU-ARGV..., not both\n")
+    assert (rc, err) == (2, "vmplatform: error: vmplatform analyze: give one VM, not --domain-xml and a QEMU "
+                            "argv\n")
 
 
 @pytest.mark.parametrize("command", [
