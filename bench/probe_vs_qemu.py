@@ -10,22 +10,18 @@ Run as root (the probe creates a TAP): .venv/bin/python bench/probe_vs_qemu.py [
 
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
+
+_sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
+from _timing import median_ms  # noqa: E402
+
 import argparse
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-
-
-def median_ms(fn: Callable[[], object], n: int) -> float:
-    fn()  # warm-up: page cache, first netdev registration
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
 
 
 def main() -> int:

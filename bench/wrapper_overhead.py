@@ -27,6 +27,12 @@ Run as root (the probe and the NIC use a TAP):
 
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
+
+_sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
+from _timing import median_ms  # noqa: E402
+
 import argparse
 import os
 import shutil
@@ -69,16 +75,6 @@ mark("find_qemu")
 for (_, a), (name, b) in zip(t, t[1:]):
     print(f"{name}\t{(b - a) * 1000:.2f}")
 """
-
-
-def median_ms(fn: Callable[[], object], n: int) -> float:
-    fn()  # warm-up: page cache, bytecode cache, first netdev registration
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
 
 
 def run(argv: list[str], env: dict[str, str]) -> None:
