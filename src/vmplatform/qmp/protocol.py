@@ -148,6 +148,9 @@ class JsonSplitter:
         self._escape = False
         self._value = bytearray()      # the value being assembled (single quotes already rewritten)
         self._resync = _RESYNC         # where _RECOVER may stop skipping
+        # json.loads enforces no size limit and nests only as deep as Python's
+        # recursion limit (RecursionError sends such a line to the scanner).
+        self._fast_max = max_size if max_nesting >= MAX_NESTING else -1
 
     @property
     def idle(self) -> bool:
@@ -165,6 +168,8 @@ class JsonSplitter:
         while start < end:
             nl = data.index(b"\n", start)
             line = data[start:nl]
+            if len(line) > self._fast_max:
+                break
             if line.strip():
                 try:
                     value = _decode(line.decode("utf-8"))
