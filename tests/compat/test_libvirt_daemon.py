@@ -110,7 +110,7 @@ def libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
             daemon.virsh("destroy", name)
         proc.terminate()
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=5)  # libvirtd may linger on SIGTERM; nothing of it is kept
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
