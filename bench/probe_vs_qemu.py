@@ -17,11 +17,8 @@ _sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
 from _timing import median_ms  # noqa: E402
 
 import argparse
-import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 
 
 def main() -> int:

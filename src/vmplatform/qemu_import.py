@@ -13,7 +13,6 @@ import datetime
 import os
 import shlex
 import subprocess
-import tempfile
 from typing import Any
 
 from .errors import QemuError

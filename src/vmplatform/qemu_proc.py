@@ -71,6 +71,8 @@ class QemuProcess:
             await self._fail(f"cannot connect to QEMU's QMP socket: {err}")
 
     async def _fail(self, what: str) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()  # it did not come up: no point waiting for a clean exit
         await self.stop()
         detail = self.stderr.strip()
         raise QemuError(f"{what}" + (f"; QEMU said: {detail}" if detail else ""),

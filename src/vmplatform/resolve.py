@@ -26,11 +26,11 @@ from __future__ import annotations
 import builtins
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import HostLacksFeatures, MissingFeature, UsageError
-from .features import AppliesTo, Catalog, GovernedProperty, HostFeature
+from .features import AppliesTo, GovernedProperty, HostFeature
 from .machines import MachineCatalog, MachineType, normalize_value
 from .platforms import Platform, PlatformSet
 from .report import FeatureStatus, HostReport
@@ -271,7 +271,3 @@ def qemu_global_args(res: Resolution) -> list[str]:
         seen.add(key)
         args += ["-global", f"{p.global_driver}.{p.property}={p.value}"]
     return args
-
-
-def devices_of(ids: Iterable[str], types: Sequence[str]) -> tuple[Device, ...]:
-    return tuple(Device(i, t) for i, t in zip(ids, types))

@@ -16,11 +16,10 @@ from __future__ import annotations
 import datetime
 import errno as errno_mod
 import fcntl
-import json
 import os
 import struct
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .. import __version__
@@ -373,14 +372,3 @@ class LinuxProbe:
                 reason += f"; no user namespace either: {err.strerror or err}"
         return {f.id: _unknown("ioctl(TUNSETIFF)", "EPERM", reason + "; run as root", errno_mod.EPERM)
                 for f in tun}
-
-
-def probe_host(catalog: Catalog | None = None, **kw: Any) -> HostReport:
-    """Probe this host with the real Linux probe (the packaged catalog by default)."""
-    from ..features import default_catalog
-
-    return LinuxProbe(**kw).run(catalog or default_catalog())
-
-
-def iter_features(report: HostReport) -> Iterable[str]:
-    return (r.feature for r in report.results)
