@@ -293,6 +293,24 @@ def test_garbage_gets_qmp_errors_and_the_connection_survives(qemu: Qemu, local: 
     run(body())
 
 
+def test_what_qemu_cannot_parse_is_answered_not_lost(qemu: Qemu, local: LocalCommands) -> None:
+    """QEMU answers an unparsable request without an id; the endpoint never lets it reach QEMU."""
+    async def body() -> None:
+        async with endpoint(qemu, local):
+            raw = await RawClient.connect(qemu.listen, negotiate=True)
+            reply = await raw.execute(b'{"execute": "human-monitor-command", "id": 1, '
+                                      b'"arguments": {"command-line": "\\ud800"}}\n')
+            assert reply == {"id": 1, "error": {"class": "GenericError",
+                                                "desc": "JSON parse error, \\ud800 is not a valid Unicode character"}}
+            reply = await raw.execute(b'{"execute": "query-status", "id": 2, "arguments": {"x": 1e400}}\n')
+            assert reply == {"error": {"class": "GenericError",   # a parse error: no id, as from QEMU
+                                       "desc": "JSON parse error, number 1e400 is out of range"}}
+            assert (await raw.execute(b'{"execute": "query-status", "id": 3}\n'))["id"] == 3
+            await raw.close()
+
+    run(body())
+
+
 def test_capabilities_negotiation_is_required(qemu: Qemu, local: LocalCommands) -> None:
     async def body() -> None:
         async with endpoint(qemu, local):

@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--greeting-timeout", type=float, default=10.0, metavar="SECONDS",
                    help="how long to wait for QEMU's QMP greeting (default: %(default)s)")
     p.add_argument("-v", "--verbose", action="count", default=0,
-                   help="log connections (-v) and every upstream event (-vv) to stderr")
+                   help="log start-up and shutdown (-v), and every client connection (-vv), to stderr")
 
 
 def run(ns: argparse.Namespace) -> int:

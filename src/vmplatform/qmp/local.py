@@ -32,6 +32,8 @@
     with vhost (``applies-to = "tap-vhost"``) count only for a device that
     really uses vhost (``vhost-dev`` present in its status): without vhost
     QEMU offers RING_RESET itself and the host's vhost-net does not matter.
+    QEMU reports ``vhost-dev`` only once vhost has started (the guest driver
+    is up), so before that a vhost NIC lists no vhost-only features.
 """
 
 from __future__ import annotations
