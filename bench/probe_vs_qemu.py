@@ -17,6 +17,7 @@ _sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
 from _timing import median_ms  # noqa: E402
 
 import argparse
+import os
 import subprocess
 import sys
 
@@ -36,7 +37,9 @@ def main() -> int:
     probe = median_ms(lambda: LinuxProbe().run(cat), ns.n)
     launch = median_ms(lambda: offered_bits(qemu), ns.n)
     py = sys.executable
-    cli = median_ms(lambda: subprocess.run([py, "-m", "vmplatform", "probe", "--json"], check=True,
+    script = os.path.join(os.path.dirname(py), "vmplatform")  # the console script users run
+    cmd = [script] if os.path.exists(script) else [py, "-m", "vmplatform"]
+    cli = median_ms(lambda: subprocess.run([*cmd, "probe", "--json"], check=True,
                                            stdout=subprocess.DEVNULL), ns.n)
     bare = median_ms(lambda: subprocess.run([py, "-c", "pass"], check=True), ns.n)
     launch_proc = median_ms(lambda: subprocess.run(

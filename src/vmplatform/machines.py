@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from ._toml import DATA_DIR
 from .errors import DataFileError, UnknownNameError
+
+TYPE_CHECKING = False  # typing costs front-end start-up time; only mypy needs it
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA = "vmplatform/machine-catalog/1"
 
