@@ -2,7 +2,10 @@
 
 With S(X) the catalog features host X supports, migrating from A to B is
 safe for *any* VM started on A (whatever A offered it, including everything
-with ``--scope host`` or no platform at all) exactly when S(A) ⊆ S(B). When
+with ``--scope host`` or no platform at all) exactly when S(A) ⊆ S(B). Given
+the QEMU's machine catalog, S only counts features that decide a property
+this QEMU has (QEMU 10.0 has no UDP-tunnel properties, so a host's
+tap-udp-tunnel-gso cannot make a VM unmovable). When
 it is not, only VMs whose platform both hosts support can move from A to B;
 the latest such platform is picked host-neutrally
 (:func:`vmplatform.baseline.choose_common`).
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 
 from .baseline import choose_common, common_platforms
 from .features import Catalog
+from .machines import MachineCatalog
 from .platforms import Platform, PlatformSet
 from .report import FeatureStatus, HostReport
 from .support import SupportReport, evaluate
@@ -73,7 +77,12 @@ def _differences(have: HostReport, other: HostReport, catalog: Catalog) -> tuple
                  for f in extra)
 
 
-def compare(a: HostReport, b: HostReport, platforms: PlatformSet) -> Comparison:
+def consulted_features(catalog: Catalog, mc: MachineCatalog) -> frozenset[str]:
+    """Features that decide at least one property of this QEMU."""
+    return frozenset(f.id for f in catalog if any(mc.consults(gp.driver, gp.property) for gp in f.governs))
+
+
+def compare(a: HostReport, b: HostReport, platforms: PlatformSet, mc: MachineCatalog | None = None) -> Comparison:
     catalog = platforms.catalog
     sa, sb = evaluate(a, platforms), evaluate(b, platforms)
     common = common_platforms([sa, sb])
@@ -83,6 +92,9 @@ def compare(a: HostReport, b: HostReport, platforms: PlatformSet) -> Comparison:
     only_a = tuple(ps.platform for ps in sa if ps.name in supported_a - supported_b)
     only_b = tuple(ps.platform for ps in sb if ps.name in supported_b - supported_a)
     fa, fb = _supported(a, catalog), _supported(b, catalog)
+    if mc is not None:
+        used = consulted_features(catalog, mc)
+        fa, fb = fa & used, fb & used
     a_to_b = Direction(a.name, b.name, fa <= fb, tuple(sorted(fa - fb)), None if fa <= fb else latest)
     b_to_a = Direction(b.name, a.name, fb <= fa, tuple(sorted(fb - fa)), None if fb <= fa else latest)
     return Comparison(sa, sb, tuple(reversed(common)), only_a, only_b, _differences(a, b, catalog),

@@ -95,6 +95,10 @@ class MachineCatalog:
     def lineage(self, qom_type: str) -> set[str]:
         return lineage(qom_type, self.parents)
 
+    def consults(self, driver: str, prop: str) -> bool:
+        """Whether this QEMU has ``prop`` on some type that is, or inherits/proxies, ``driver``."""
+        return any(prop in props and driver in self.lineage(t) for t, props in self.device_defaults.items())
+
     def backend_type(self, qom_type: str) -> str:
         return proxy_backend(qom_type, self.parents)
 

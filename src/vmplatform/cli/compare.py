@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--machine-catalog", type=Path,
+                   help="the QEMU whose properties count (default: the packaged QEMU snapshot)")
     p.add_argument("a", type=Path, metavar="A.json", help="host report of the first host")
     p.add_argument("b", type=Path, metavar="B.json", help="host report of the second host")
     add_json(p)
@@ -34,7 +36,10 @@ def run(ns: argparse.Namespace) -> int:
         raise UsageError(f"compare needs exactly two host reports, got {len(reports)}",
                          "pass two report files (not directories), e.g. compare A.json B.json")
     a, b = reports
-    cmp = compare(a, b, platforms)
+    from ..machines import default_machine_catalog, load_machine_catalog
+
+    mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else default_machine_catalog()
+    cmp = compare(a, b, platforms, mc)
     if ns.json:
         print_json(_json(cmp))
     else:
