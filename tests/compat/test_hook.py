@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.compat.conftest import DOMAINS, HOSTS, MANIFESTS
-from vmplatform.libvirt.metadata import with_manifest
+from vmplatform.libvirt._xml import serialize
+from vmplatform.libvirt.domain import read_domain
+from vmplatform.libvirt.pin import pin_manifest
 from vmplatform.manifest import loads
 
 HOOK_BIN = Path(sys.executable).parent / "vmplatform-libvirt-hook"
@@ -44,8 +46,12 @@ def call(hook: Path, xml: str, guest: str, op: str, sub: str, extra: str = "-",
 
 
 def domain_with(manifest_file: str) -> str:
+    """tiny-tcg.xml carrying the manifest and its pins (the hook refuses a domain that lost its pins)."""
     manifest = loads((MANIFESTS / manifest_file).read_text(), manifest_file)
-    return with_manifest((DOMAINS / "tiny-tcg.xml").read_text(), manifest, "tiny-tcg.xml")
+    text = (DOMAINS / "tiny-tcg.xml").read_text()
+    domain, doc = read_domain(text, "tiny-tcg.xml", vhost_available=False)
+    assert pin_manifest(doc, domain, manifest) == []
+    return serialize(doc, text)
 
 
 UBUNTU_VM = "ubuntu2404-6.8-default.json"      # relies on tap-uso: el9 lacks it
@@ -147,3 +153,68 @@ def test_a_non_migratable_vm_is_not_received(hook: Path) -> None:
         "  hint: recreate it with a migratable scope (vmplatform analyze --scope platform, hosts or anywhere)\n")
     started = call(hook, domain_with("el9-5.14-host.json"), "vmp-tiny", "start", "begin", report="debian13-6.12")
     assert started.returncode == 0  # starting it elsewhere (cold) is fine when the host has what it needs
+
+
+def _pin(domain_file: str, host: str, tmp_path: Path, *scope: str) -> str:
+    from tests.conftest import run_cli
+
+    out = tmp_path / f"pinned-{domain_file}"
+    rc, _, err = run_cli(["libvirt", "pin", "--host", str(HOSTS / f"{host}.json"), *scope,
+                          "--domain-xml", str(DOMAINS / domain_file), "-o", str(out)])
+    assert rc == 0, err
+    return out.read_text()
+
+
+@pytest.mark.parametrize(("domain_file", "host", "scope"), [
+    ("tiny-tcg.xml", "el9-5.14", ()), ("tiny-tcg.xml", "debian13-6.12", ("--scope", "host")),
+    ("web1-kvm.xml", "el9-5.14", ()), ("web1-kvm.xml", "debian13-6.12", ()),
+    ("web1-kvm.xml", "ubuntu2404-6.8", ("--scope", "host"))])
+def test_a_freshly_pinned_domain_passes(hook: Path, tmp_path: Path, domain_file: str, host: str,
+                                        scope: tuple[str, ...]) -> None:
+    xml = _pin(domain_file, host, tmp_path, *scope)
+    for op in ("prepare", "start"):
+        got = call(hook, xml, "vmp", op, "begin", report=host)
+        assert (got.returncode, got.stdout, got.stderr) == (0, b"", b"")
+    if not scope:
+        got = call(hook, xml, "vmp", "migrate", "begin", report=host)
+        assert (got.returncode, got.stdout, got.stderr) == (0, xml.encode(), b"")
+
+
+DRIFT_HINT = ("  hint: re-pin it with 'vmplatform libvirt pin --domain-xml FILE --platform linux-rhel-9.5' (QEMU "
+              "would otherwise decide these properties from its defaults: a different guest ABI)\n")
+
+
+@pytest.mark.parametrize(("op", "verb"), [("prepare", "start domain"), ("start", "start domain"),
+                                          ("migrate", "receive the incoming migration of domain")])
+def test_a_domain_that_lost_its_pins_is_refused(hook: Path, tmp_path: Path, op: str, verb: str) -> None:
+    xml = _pin("web1-kvm.xml", "el9-5.14", tmp_path)
+    got = call(hook, xml, "web1", op, "begin")
+    assert (got.returncode, got.stderr) == (0, b"")
+
+    start, end = xml.index("<qemu:override>"), xml.index("</qemu:override>") + len("</qemu:override>")
+    no_override = xml[:start] + xml[end:]
+    got = call(hook, no_override, "web1", op, "begin")
+    assert (got.returncode, got.stdout) == (1, b"")
+    assert got.stderr.decode() == (
+        f"vmplatform-libvirt-hook: refusing to {verb} web1: domain web1 no longer carries its pinned properties: "
+        "net0 host_uso is on in the XML, the manifest pins off; net0 guest_uso4 is on in the XML, the manifest "
+        "pins off; net0 guest_uso6 is on in the XML, the manifest pins off; net0 queue_reset is on in the XML, "
+        "the manifest pins off\n" + DRIFT_HINT)
+
+    host_csum_off = xml.replace('<host tso4="off" csum="on"', '<host tso4="off" csum="off"')  # net0's <driver>
+    assert host_csum_off != xml
+    got = call(hook, host_csum_off, "web1", op, "begin")
+    assert (got.returncode, got.stdout) == (1, b"")
+    assert got.stderr.decode() == (
+        f"vmplatform-libvirt-hook: refusing to {verb} web1: domain web1 no longer carries its pinned properties: "
+        "net0 csum is off in the XML, the manifest pins on\n" + DRIFT_HINT)
+
+
+def test_a_pinned_interface_removed_from_the_xml_is_drift(hook: Path, tmp_path: Path) -> None:
+    xml = _pin("web1-kvm.xml", "el9-5.14", tmp_path)
+    start = xml.index('<interface type="user">')
+    end = xml.index("</interface>", start) + len("</interface>")
+    got = call(hook, xml[:start] + xml[end:], "web1", "start", "begin")
+    assert got.returncode == 1
+    assert "domain web1 no longer carries its pinned properties: net1 (virtio-net-pci) is not in the XML, " \
+           "the manifest pins its properties\n" in got.stderr.decode()

@@ -13,6 +13,12 @@ For a domain whose ``<metadata>`` holds a vmplatform manifest:
   refuse likewise, and refuse a VM whose manifest says it is not migratable
   (scope ``host``); else write the XML unchanged to stdout.
 
+In all three, also refuse a domain whose XML no longer carries the
+manifest's pinned properties (an ``<qemu:override>`` removed, an interface
+``<driver><host/><guest/>`` attribute changed): libvirt starts QEMU from the
+XML alone, which would decide those properties again from its defaults
+(:mod:`vmplatform.libvirt.drift`).
+
 Every other operation, and every domain without a manifest, passes: exit 0,
 and only ``migrate`` writes the XML back (``restore`` is a filter too, where
 empty output means "unchanged").
@@ -35,6 +41,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the hook imports nothing heavy for operations it does not check
     from ..machines import MachineCatalog
+    from ..manifest import Manifest
+    from ..platforms import PlatformSet
     from ..report import HostReport
 
 REFUSING = {("prepare", "begin"): "start", ("start", "begin"): "start", ("migrate", "begin"): "receive"}
@@ -66,6 +74,35 @@ def _report_and_catalog() -> tuple["HostReport", "MachineCatalog | None"]:
     return report, (load_machine_catalog(Path(mc_path)) if mc_path else None)
 
 
+def _drift(xml: str, source: str, manifest: "Manifest", report: "HostReport", platforms: "PlatformSet",
+           mc: "MachineCatalog | None") -> list[str]:
+    """The manifest's pins the domain XML does not keep (:func:`vmplatform.libvirt.drift.pin_drift`)."""
+    from ..errors import VmplatformError
+    from ..machines import default_machine_catalog
+    from ..report import FeatureStatus
+    from .domain import read_domain
+    from .drift import pin_drift, xml_resolution
+
+    domain, _ = read_domain(xml, source, vhost_available=report.status("vhost-net") is FeatureStatus.SUPPORTED)
+    if mc is None:
+        mc = default_machine_catalog()
+        try:
+            mc.get(domain.machine)
+        except VmplatformError:
+            return []  # the packaged snapshot does not know this QEMU's machine type: nothing to compare with
+    return pin_drift(manifest, xml_resolution(domain, mc, platforms))
+
+
+def _scope_args(manifest: "Manifest") -> str:
+    """The 'vmplatform libvirt pin' options that pin to the manifest's scope again."""
+    kind = manifest.scope.value
+    if kind == "platform" and manifest.platform:
+        return f"--platform {manifest.platform}"
+    if kind in ("hosts", "anywhere"):
+        return f"--scope {kind} --hosts REPORT..."
+    return f"--scope {kind}"
+
+
 def decide(name: str, operation: str, sub_operation: str, xml: str) -> tuple[int, str, str]:
     """(exit status, stdout, stderr) for one hook call."""
     passthrough = xml if operation == "migrate" else ""
@@ -88,14 +125,21 @@ def decide(name: str, operation: str, sub_operation: str, xml: str) -> tuple[int
                            "  hint: recreate it with a migratable scope (vmplatform analyze --scope platform, "
                            "hosts or anywhere)\n")
         report, mc = _report_and_catalog()
-        verdict = check_manifest(manifest, report, load_platforms(), mc)
+        platforms = load_platforms()
+        verdict = check_manifest(manifest, report, platforms, mc)
+        drift = _drift(xml, source, manifest, report, platforms, mc) if verdict.result.ok else []
     except VmplatformError as err:
         return 1, "", f"{PROG}: refusing to {action} domain {name}: {err}\n"
+    what = "start" if action == "start" else "receive the incoming migration of"
     if not verdict.result.ok:
-        what = "start" if action == "start" else "receive the incoming migration of"
         return 1, "", (f"{PROG}: refusing to {what} domain {name}: {verdict.result.value}: {verdict.message}\n"
                        "  hint: run it on a host that has these features, or recreate the VM with a platform "
                        "this host supports ('vmplatform query-platforms')\n")
+    if drift:
+        return 1, "", (f"{PROG}: refusing to {what} domain {name}: domain {name} no longer carries its pinned "
+                       f"properties: {'; '.join(drift)}\n"
+                       f"  hint: re-pin it with 'vmplatform libvirt pin --domain-xml FILE {_scope_args(manifest)}' "
+                       "(QEMU would otherwise decide these properties from its defaults: a different guest ABI)\n")
     return 0, passthrough, ""
 
 

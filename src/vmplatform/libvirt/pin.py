@@ -17,12 +17,12 @@ The manifest goes into ``<metadata>`` (:mod:`vmplatform.libvirt.metadata`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from xml.dom import minidom
 
 from ..manifest import Manifest
-from ..resolve import Layer, Resolution, ResolvedProperty
+from ..resolve import Layer, Resolution
 from . import _xml
 from ._xml import QEMU_NS
 from .domain import DRIVER_ATTRS, GUEST_ATTRS, HOST_ATTRS, Domain
@@ -56,21 +56,21 @@ def _set_attr(iface_el: minidom.Element, where: str, attr: str, value: str) -> N
     _xml.ensure(driver, where).setAttribute(attr, _switch(value))
 
 
-def _override(root: minidom.Element, alias: str, prop: ResolvedProperty) -> None:
+def _override(root: minidom.Element, alias: str, prop: str, value: str) -> None:
     q = _xml.prefix_for(root, QEMU_NS, "qemu")
     override = _xml.ensure(root, "override", QEMU_NS, f"{q}:override")
     device = _xml.ensure(override, "device", QEMU_NS, f"{q}:device", {"alias": alias})
     frontend = _xml.ensure(device, "frontend", QEMU_NS, f"{q}:frontend")
-    el = _xml.ensure(frontend, "property", QEMU_NS, f"{q}:property", {"name": prop.property})
-    if prop.value in ("on", "off"):
+    el = _xml.ensure(frontend, "property", QEMU_NS, f"{q}:property", {"name": prop})
+    if value in ("on", "off"):
         el.setAttribute("type", "bool")
-        el.setAttribute("value", "true" if prop.value == "on" else "false")
+        el.setAttribute("value", "true" if value == "on" else "false")
     else:
         el.setAttribute("type", "string")
-        el.setAttribute("value", prop.value)
+        el.setAttribute("value", value)
 
 
-def _machine_feature(root: minidom.Element, prop: ResolvedProperty) -> None:
+def _machine_feature(root: minidom.Element, prop: str, value: str) -> None:
     features = _xml.element(root, "features")
     if features is None:
         features = _xml.doc_of(root).createElement("features")
@@ -79,34 +79,52 @@ def _machine_feature(root: minidom.Element, prop: ResolvedProperty) -> None:
             _xml.insert_after(root, features, os_el)
         else:
             _xml.append(root, features)
-    _xml.ensure(features, prop.property).setAttribute("state", _switch(prop.value))
+    _xml.ensure(features, prop).setAttribute("state", _switch(value))
 
 
-def pin(doc: minidom.Document, domain: Domain, res: Resolution, manifest: Manifest) -> list[str]:
-    """Write the pins of ``res`` and ``manifest`` into ``doc``; returns notes for the user."""
+def _write(doc: minidom.Document, domain: Domain, pins: Iterable[tuple[str, str, str, str]]) -> list[str]:
+    """Write (device, device type, property, value) pins into ``doc``; returns notes for the user."""
     root = _xml.root_of(doc)
     devices = _xml.element(root, "devices")
     elements = _xml.elements(devices, "interface") if devices is not None else []
     by_alias = {i.alias: elements[i.index] for i in domain.interfaces}
     notes = []
-    for p in res.properties:
-        if p.layer is Layer.USER_DEVICE:
-            continue
-        if p.device == "machine":
-            if p.property in _MACHINE_FEATURES:
-                _machine_feature(root, p)
+    for device, device_type, prop, value in pins:
+        if device == "machine":
+            if prop in _MACHINE_FEATURES:
+                _machine_feature(root, prop, value)
             else:
-                notes.append(f"machine property {p.property}={p.value} has no libvirt element; not pinned")
+                notes.append(f"machine property {prop}={value} has no libvirt element; not pinned")
             continue
-        iface_el = by_alias.get(p.device)
+        iface_el = by_alias.get(device)
         if iface_el is None:  # a device from <qemu:commandline>: pin it there yourself
-            notes.append(f"{p.device_type} {p.device} comes from <qemu:commandline>: add "
-                         f"{p.property}={p.value} to its -device argument")
+            notes.append(f"{device_type} {device} comes from <qemu:commandline>: add "
+                         f"{prop}={value} to its -device argument")
             continue
-        if p.property in _LIBVIRT_ATTR:
-            where, attr = _LIBVIRT_ATTR[p.property]
-            _set_attr(iface_el, where, attr, p.value)
+        if prop in _LIBVIRT_ATTR:
+            where, attr = _LIBVIRT_ATTR[prop]
+            _set_attr(iface_el, where, attr, value)
         else:
-            _override(root, p.device, p)
+            _override(root, device, prop, value)
+    return notes
+
+
+def pin(doc: minidom.Document, domain: Domain, res: Resolution, manifest: Manifest) -> list[str]:
+    """Write the pins of ``res`` and ``manifest`` into ``doc``; returns notes for the user."""
+    notes = _write(doc, domain, ((p.device, p.device_type, p.property, p.value) for p in res.properties
+                                 if p.layer is not Layer.USER_DEVICE))
+    write_manifest(doc, manifest)
+    return notes
+
+
+def pin_manifest(doc: minidom.Document, domain: Domain, manifest: Manifest) -> list[str]:
+    """Write ``manifest``'s own pins into ``doc`` (and the manifest into ``<metadata>``), without re-analysing.
+
+    The way back for a domain whose XML lost its pins (:mod:`vmplatform.libvirt.drift`):
+    the values are the manifest's, so the guest ABI stays the one it was created with.
+    """
+    in_xml = {"machine", *(i.alias for i in domain.interfaces)}  # user-set values of these may have been lost too
+    notes = _write(doc, domain, ((p.device, p.device_type, p.property, p.value) for p in manifest.pins
+                                 if p.source != Layer.USER_DEVICE.value or p.device in in_xml))
     write_manifest(doc, manifest)
     return notes
