@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 TYPE_CHECKING = False  # importing typing costs CLI start-up time; only mypy needs it
 
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
     from ..platforms import PlatformSet

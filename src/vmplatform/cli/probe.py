@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from ._common import add_json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -13,6 +16,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-userns", action="store_true",
                    help="without CAP_NET_ADMIN, report TAP features unknown instead of probing them "
                         "in a new user + network namespace")
+
+
+def run_argv(argv: list[str]) -> int:
+    """Fast path without argparse (the probe is the command run most); -1 falls back to argparse."""
+    known = {"--json", "--no-userns"}
+    if not set(argv) <= known:
+        return -1
+    from types import SimpleNamespace
+
+    return run(SimpleNamespace(json="--json" in argv, no_userns="--no-userns" in argv))  # type: ignore[arg-type]
 
 
 def run(ns: argparse.Namespace) -> int:
