@@ -277,8 +277,12 @@ def machine_type_changes(manifest: Manifest, mc: MachineCatalog) -> list[str]:
 
 
 def check_manifest(manifest: Manifest, report: HostReport, platforms: PlatformSet,
-                   mc: MachineCatalog | None = None) -> Verdict:
-    """Can the host of ``report`` (with QEMU ``mc``) run or receive this VM?"""
-    problems = machine_type_changes(manifest, mc) if mc is not None else []
+                   mc: MachineCatalog | None = None, extra_problems: Sequence[str] = ()) -> Verdict:
+    """Can the host of ``report`` (with QEMU ``mc``) run or receive this VM?
+
+    ``extra_problems`` are reasons found elsewhere (e.g. a domain XML that lost
+    its pins); any makes the verdict ``incompatible``.
+    """
+    problems = (machine_type_changes(manifest, mc) if mc is not None else []) + list(extra_problems)
     subject = "this VM" if manifest.migratable else "this VM (scope host: not migratable)"
     return judge(dict(manifest.requires), manifest.relevant, report, platforms, problems, subject)

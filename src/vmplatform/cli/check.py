@@ -8,11 +8,20 @@ from pathlib import Path
 
 from ._common import add_host, add_json, add_platform_dir, host_report, platforms_from, print_json
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..platforms import PlatformSet
+    from ..report import HostReport
+    from ..verdict import Verdict
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--manifest", type=Path, help="dependency manifest written by 'vmplatform analyze'")
     src.add_argument("--qmp", metavar="SOCKET", help="a running VM's QMP socket: check what its guests negotiated")
+    src.add_argument("--domain-xml", metavar="FILE",
+                     help="a libvirt domain XML carrying a manifest in <metadata> ('-' for stdin); also checks "
+                          "that the XML still carries the manifest's pinned properties")
     add_host(p)
     add_json(p)
     add_platform_dir(p)
@@ -36,6 +45,8 @@ def run(ns: argparse.Namespace) -> int:
             raise ManifestError(f"{ns.manifest}: cannot read: {err.strerror}") from err
         mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else None
         verdict = check_manifest(loads(text, str(ns.manifest)), report, platforms, mc)
+    elif ns.domain_xml:
+        verdict = _check_domain(ns, report, platforms)
     else:
         from ..running import check_running_vm
 
@@ -46,3 +57,25 @@ def run(ns: argparse.Namespace) -> int:
         stream = sys.stdout if verdict.result.ok else sys.stderr
         print(f"{verdict.result.value}: {verdict.message}", file=stream)
     return 0 if verdict.result.ok else 1
+
+
+def _check_domain(ns: argparse.Namespace, report: "HostReport", platforms: "PlatformSet") -> "Verdict":
+    from ..errors import UsageError
+    from ..libvirt.drift import domain_drift
+    from ..libvirt.metadata import manifest_of
+    from ..machines import load_machine_catalog
+    from ..manifest import ManifestError, check_manifest
+
+    source = "<stdin>" if ns.domain_xml == "-" else ns.domain_xml
+    try:
+        xml = sys.stdin.read() if ns.domain_xml == "-" else Path(ns.domain_xml).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ManifestError(f"{source}: cannot read domain XML: {err.strerror}") from err
+    manifest = manifest_of(xml, source)
+    if manifest is None:
+        raise UsageError(f"{source}: the domain has no vmplatform manifest in <metadata>",
+                         "add one with 'vmplatform libvirt pin --domain-xml FILE'")
+    mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else None
+    drift = domain_drift(xml, source, manifest, report, platforms, mc)
+    problems = [f"the domain XML no longer carries its pinned properties: {'; '.join(drift)}"] if drift else []
+    return check_manifest(manifest, report, platforms, mc, problems)

@@ -17,6 +17,10 @@ with the manifest.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..report import HostReport
+
 from ..machines import MachineCatalog
 from ..manifest import Manifest
 from ..platforms import PlatformSet
@@ -66,3 +70,21 @@ def pin_drift(manifest: Manifest, res: Resolution) -> list[str]:
         if value is not None and value != pin.value:
             out.append(f"{pin.device} {pin.property} is {value} in the XML, the manifest pins {pin.value}")
     return out
+
+
+def domain_drift(xml: str, source: str, manifest: Manifest, report: "HostReport", platforms: PlatformSet,
+                 mc: MachineCatalog | None) -> list[str]:
+    """The manifest's pins that the domain XML ``xml`` does not keep (see :func:`pin_drift`)."""
+    from ..errors import VmplatformError
+    from ..machines import default_machine_catalog
+    from ..report import FeatureStatus
+    from .domain import read_domain
+
+    domain, _ = read_domain(xml, source, vhost_available=report.status("vhost-net") is FeatureStatus.SUPPORTED)
+    if mc is None:
+        mc = default_machine_catalog()
+        try:
+            mc.get(domain.machine)
+        except VmplatformError:
+            return []  # the packaged snapshot does not know this QEMU's machine type: nothing to compare with
+    return pin_drift(manifest, xml_resolution(domain, mc, platforms))

@@ -74,25 +74,6 @@ def _report_and_catalog() -> tuple["HostReport", "MachineCatalog | None"]:
     return report, (load_machine_catalog(Path(mc_path)) if mc_path else None)
 
 
-def _drift(xml: str, source: str, manifest: "Manifest", report: "HostReport", platforms: "PlatformSet",
-           mc: "MachineCatalog | None") -> list[str]:
-    """The manifest's pins the domain XML does not keep (:func:`vmplatform.libvirt.drift.pin_drift`)."""
-    from ..errors import VmplatformError
-    from ..machines import default_machine_catalog
-    from ..report import FeatureStatus
-    from .domain import read_domain
-    from .drift import pin_drift, xml_resolution
-
-    domain, _ = read_domain(xml, source, vhost_available=report.status("vhost-net") is FeatureStatus.SUPPORTED)
-    if mc is None:
-        mc = default_machine_catalog()
-        try:
-            mc.get(domain.machine)
-        except VmplatformError:
-            return []  # the packaged snapshot does not know this QEMU's machine type: nothing to compare with
-    return pin_drift(manifest, xml_resolution(domain, mc, platforms))
-
-
 def _scope_args(manifest: "Manifest") -> str:
     """The 'vmplatform libvirt pin' options that pin to the manifest's scope again."""
     kind = manifest.scope.value
@@ -112,6 +93,7 @@ def decide(name: str, operation: str, sub_operation: str, xml: str) -> tuple[int
     from ..errors import VmplatformError
     from ..manifest import check_manifest
     from ..platforms import load_platforms
+    from .drift import domain_drift
     from .metadata import manifest_of
 
     source = f"domain {name}"
@@ -127,7 +109,7 @@ def decide(name: str, operation: str, sub_operation: str, xml: str) -> tuple[int
         report, mc = _report_and_catalog()
         platforms = load_platforms()
         verdict = check_manifest(manifest, report, platforms, mc)
-        drift = _drift(xml, source, manifest, report, platforms, mc) if verdict.result.ok else []
+        drift = domain_drift(xml, source, manifest, report, platforms, mc) if verdict.result.ok else []
     except VmplatformError as err:
         return 1, "", f"{PROG}: refusing to {action} domain {name}: {err}\n"
     what = "start" if action == "start" else "receive the incoming migration of"
