@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .errors import UsageError
 from .machines import MachineCatalog
-from .platforms import Platform, PlatformSet, load_platform_file
+from .platforms import Platform, PlatformSet, platform_from_spec
 from .qemu_argv import DeviceArg, QemuCommandLine, devices_for_resolution, parse
 from .report import HostReport
 from .resolve import Layer, Resolution, ResolvedProperty, VmConfig, require_host, resolve
@@ -38,10 +37,8 @@ def choose_platform(spec: str | None, platforms: PlatformSet, support: SupportRe
         plat = support.default
         return plat, platforms, (f"no -platform given: using {plat.name}, the latest platform "
                                  f"host {support.host.name} supports")
-    if spec.endswith(".toml") or "/" in spec:
-        plat = load_platform_file(Path(spec), platforms)
-        return plat, platforms.with_platform(plat), ""
-    return platforms.get(spec), platforms, ""
+    plat, platforms = platform_from_spec(spec, platforms)
+    return plat, platforms, ""
 
 
 def rewrite(argv: Sequence[str], *, mc: MachineCatalog, platforms: PlatformSet, report: HostReport,

@@ -203,6 +203,14 @@ def load_platform_file(path: Path, base: PlatformSet) -> Platform:
     return _resolve_all(known, base.catalog)[raw.name]
 
 
+def platform_from_spec(spec: str, platforms: PlatformSet) -> tuple[Platform, PlatformSet]:
+    """A platform given by name or by definition file (a path, or *.toml), and a set that knows it."""
+    if spec.endswith(".toml") or "/" in spec:
+        plat = load_platform_file(Path(spec), platforms)
+        return plat, platforms.with_platform(plat)
+    return platforms.get(spec), platforms
+
+
 def _resolve_all(raws: Mapping[str, _Raw], catalog: Catalog) -> dict[str, Platform]:
     done: dict[str, Platform] = {}
 

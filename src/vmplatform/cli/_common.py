@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import argparse
     from typing import Any
 
+    from ..machines import MachineCatalog
     from ..platforms import PlatformSet
     from ..report import HostReport
 
@@ -59,6 +60,13 @@ def host_report(ns: argparse.Namespace) -> "HostReport":
         raise HostReportError(f"{ns.host}: not a text file", "pass a file written by 'vmplatform probe --json'") \
             from err
     return loads(text, ns.host)
+
+
+def machine_catalog_from(ns: "argparse.Namespace") -> "MachineCatalog":
+    """--machine-catalog FILE, else the packaged QEMU snapshot."""
+    from ..machines import default_machine_catalog, load_machine_catalog
+
+    return load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else default_machine_catalog()
 
 
 def print_json(obj: Any) -> None:

@@ -46,19 +46,15 @@ def analyse(ns: argparse.Namespace, platforms: "PlatformSet", report: "HostRepor
             domain_xml: str | None, qemu_args: list[str]) -> AnalysedVm:
     """Resolve the VM on this host for the chosen scope and build its manifest."""
     from ..analysis import analyze
-    from ..machines import default_machine_catalog, load_machine_catalog
+    from ._common import machine_catalog_from
     from ..manifest import Scope
     from ..merge import load_reports
-    from ..platforms import load_platform_file
+    from ..platforms import platform_from_spec
     from ..report import FeatureStatus
 
-    mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else default_machine_catalog()
+    mc = machine_catalog_from(ns)
     scope = Scope(ns.scope)
-    platform = None
-    if ns.platform and (ns.platform.endswith(".toml") or "/" in ns.platform):
-        platform = load_platform_file(Path(ns.platform), platforms)
-    elif ns.platform:
-        platform = platforms.get(ns.platform)
+    platform = platform_from_spec(ns.platform, platforms)[0] if ns.platform else None
     fleet = load_reports([Path(h) for h in ns.hosts]) if ns.hosts else []
     domain = doc = None
     text = ""

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._common import add_json, add_platform_dir, platforms_from, print_json
+from ._common import machine_catalog_from, add_json, add_platform_dir, platforms_from, print_json
 
 if TYPE_CHECKING:
     from ..compare import Comparison, FeatureDifference
@@ -36,9 +36,8 @@ def run(ns: argparse.Namespace) -> int:
         raise UsageError(f"compare needs exactly two host reports, got {len(reports)}",
                          "pass two report files (not directories), e.g. compare A.json B.json")
     a, b = reports
-    from ..machines import default_machine_catalog, load_machine_catalog
 
-    mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else default_machine_catalog()
+    mc = machine_catalog_from(ns)
     cmp = compare(a, b, platforms, mc)
     if ns.json:
         print_json(_json(cmp))

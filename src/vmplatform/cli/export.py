@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ._common import add_host, add_platform_dir, host_report, platforms_from
+from ._common import machine_catalog_from, add_host, add_platform_dir, host_report, platforms_from
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,17 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     from ..export import readconfig
-    from ..machines import default_machine_catalog, load_machine_catalog
-    from ..platforms import load_platform_file
+    from ..platforms import platform_from_spec
     from ..resolve import Backend, Device, VmConfig, require_host, resolve
 
     platforms = platforms_from(ns)
-    if ns.platform.endswith(".toml") or "/" in ns.platform:
-        platform = load_platform_file(Path(ns.platform), platforms)
-        platforms = platforms.with_platform(platform)
-    else:
-        platform = platforms.get(ns.platform)
-    mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else default_machine_catalog()
+    platform, platforms = platform_from_spec(ns.platform, platforms)
+    mc = machine_catalog_from(ns)
     config = VmConfig(machine=mc.get(ns.machine).name, devices=(Device("net0", "virtio-net-pci", Backend.TAP),),
                       accel=ns.accel)
     res = resolve(mc, platforms, config, platform)

@@ -33,9 +33,9 @@ def run(ns: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text)
         return 0
-    from ..machines import default_machine_catalog, load_machine_catalog
+    from ._common import machine_catalog_from
 
-    mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else default_machine_catalog()
+    mc = machine_catalog_from(ns)
     if ns.json:
         print_json([{"name": m.name, "alias": m.alias, "is-default": m.is_default,
                      "compat-props": len(m.compat_props)} for m in mc])

@@ -92,11 +92,10 @@ def parse_argv(p: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
 def run(ns: argparse.Namespace) -> int:
     from ..frontend import platform_help, rewrite
-    from ..machines import default_machine_catalog, load_machine_catalog
     from ..platforms import load_platforms
     from ..qemu_binary import find_qemu
     from ..support import evaluate
-    from ._common import host_report
+    from ._common import host_report, machine_catalog_from
 
     args = list(ns.qemu_args)
     if args[:1] == ["--"]:
@@ -106,7 +105,7 @@ def run(ns: argparse.Namespace) -> int:
     if _platform_value(args) in ("help", "?"):
         print(platform_help(evaluate(report, platforms)))
         return 0
-    mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else default_machine_catalog()
+    mc = machine_catalog_from(ns)
     rw = rewrite(args, mc=mc, platforms=platforms, report=report)
     for note in rw.notes:
         print(f"vmplatform: {note}", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import add_host, add_platform_dir, host_report, platforms_from, print_json
+from ._common import machine_catalog_from, add_host, add_platform_dir, host_report, platforms_from, print_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,20 +28,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ..machines import default_machine_catalog, load_machine_catalog
-    from ..platforms import load_platform_file
+    from ..platforms import platform_from_spec
     from ..resolve import Backend, Device, VmConfig, parse_global, qemu_global_args, require_host, resolve
     from ..support import evaluate
     from ..views import resolution_json
 
     platforms = platforms_from(ns)
-    mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else default_machine_catalog()
+    mc = machine_catalog_from(ns)
     report = None if ns.no_host_check and ns.platform else host_report(ns)
-    if ns.platform and (ns.platform.endswith(".toml") or "/" in ns.platform):
-        platform = load_platform_file(Path(ns.platform), platforms)
-        platforms = platforms.with_platform(platform)
-    elif ns.platform:
-        platform = platforms.get(ns.platform)
+    if ns.platform:
+        platform, platforms = platform_from_spec(ns.platform, platforms)
     else:
         assert report is not None
         platform = evaluate(report, platforms).default
