@@ -113,14 +113,6 @@ class Resolution:
         raise KeyError(f"{device}.{prop}")
 
 
-def backend_type(mc: MachineCatalog, qom_type: str) -> str:
-    return mc.backend_type(qom_type)
-
-
-def _lineage(mc: MachineCatalog, qom_type: str) -> set[str]:
-    return mc.lineage(qom_type)
-
-
 def _applies(feat: HostFeature, dev: Device | None, accel: str) -> bool | None:
     """True: consulted; False: not consulted; None: a NIC whose backend cannot carry it."""
     a = feat.applies_to
@@ -151,7 +143,7 @@ def resolve(mc: MachineCatalog, platforms: PlatformSet, config: VmConfig,
     machine_qom = f"{machine.name}-machine"
     targets.append(("machine", machine_qom, None))
     for dev_id, qom_type, dev in targets:
-        lineage = _lineage(mc, qom_type)
+        lineage = mc.lineage(qom_type)
         for feat in catalog:
             for gp in feat.governs:
                 if gp.driver not in lineage:
@@ -171,7 +163,7 @@ def _resolve_one(mc: MachineCatalog, machine: MachineType, config: VmConfig, pla
                  lineage: set[str], backend_can_carry: bool) -> ResolvedProperty:
     default = mc.device_default(qom_type, gp.property)
     if default is None or default == "":
-        default = mc.device_default(backend_type(mc, qom_type), gp.property) or gp.present
+        default = mc.device_default(mc.backend_type(qom_type), gp.property) or gp.present
     steps = [Step(Layer.DEVICE_DEFAULT, default, f"default of QEMU {mc.qemu_version}")]
     value = default
     for cp in machine.compat_props:
@@ -199,7 +191,7 @@ def _resolve_one(mc: MachineCatalog, machine: MachineType, config: VmConfig, pla
         value = normalize_value(dev.props[gp.property])
         steps.append(Step(Layer.USER_DEVICE, value, f"set on -device {dev.type}"))
     needs = value != gp.absent  # opt-in properties have present == absent: any other value needs it
-    return ResolvedProperty(dev_id, qom_type, backend_type(mc, qom_type) if dev is not None else "machine",
+    return ResolvedProperty(dev_id, qom_type, mc.backend_type(qom_type) if dev is not None else "machine",
                             gp.property, value, steps[-1].layer, feat.id, needs, tuple(steps))
 
 
