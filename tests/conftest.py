@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -15,6 +17,16 @@ from vmplatform.features import Catalog, load_catalog
 from vmplatform.platforms import PlatformSet, load_platforms
 
 DATA = Path(__file__).parent / "data"
+
+# One probe cache per test run: a cache shared machine-wide would let one
+# checkout's run read a report another checkout's code wrote.
+_RUN_CACHE = tempfile.mkdtemp(prefix="vmplatform-test-cache-")
+os.environ["VMPLATFORM_RUNTIME_DIR"] = _RUN_CACHE
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_RUN_CACHE, ignore_errors=True)
+
 MINI = DATA / "mini"
 
 
