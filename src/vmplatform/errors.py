@@ -10,7 +10,8 @@ what failed, why, and what to do (``hint``)::
      ├── ProbeError         the host probe could not run at all
      ├── HostLacksFeatures  the VM needs host features this host does not have
      ├── QemuError          launching or talking to QEMU failed
-     └── UsageError         the command line is wrong
+     ├── UsageError         the command line is wrong
+     └── InternalError      a bug in vmplatform met at the CLI boundary (never bad input)
 
 Foreign exceptions are wrapped once, at the boundary that understands them,
 with ``raise ... from err``.
@@ -116,3 +117,16 @@ class QemuError(VmplatformError):
 
 class UsageError(VmplatformError):
     """The command line is wrong."""
+
+
+class InternalError(VmplatformError):
+    """An exception nothing else caught: a bug in vmplatform, reported without a traceback."""
+
+    error_class = "GenericError"
+
+    def __init__(self, err: BaseException) -> None:
+        super().__init__(
+            f"internal error: {type(err).__name__}: {err}",
+            "this is a bug in vmplatform, not in your input: report it with the command line; "
+            "VMPLATFORM_DEBUG=1 shows the traceback")
+        self.original = err

@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
+from . import _jsontext
 from ._toml import DATA_DIR
 from .errors import DataFileError, UnknownNameError
 
@@ -178,7 +179,7 @@ def from_json_obj(obj: Mapping[str, Any], path: str) -> MachineCatalog:
 
 def load_machine_catalog(path: Path) -> MachineCatalog:
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        obj = _jsontext.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise DataFileError(str(path), "", f"cannot read: {err.strerror}") from err
     except json.JSONDecodeError as err:

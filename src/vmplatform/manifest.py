@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import _jsontext
 from .errors import HostLacksFeatures, MissingFeature, VmplatformError
 from .features import Category
 from .machines import MachineCatalog, normalize_value
@@ -160,7 +161,7 @@ _HINT = "produce one with 'vmplatform analyze -- QEMU-ARGV > manifest.json' (sch
 def loads(text: str, source: str = "<manifest>") -> Manifest:
     """Parse and validate a manifest; errors name the source and the field."""
     try:
-        obj = json.loads(text)
+        obj = _jsontext.loads(text)
     except json.JSONDecodeError as err:
         raise ManifestError(f"{source}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}",
                             _HINT) from err

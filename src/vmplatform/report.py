@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from . import _jsontext
 from .errors import HostReportError
 
 SCHEMA = "vmplatform/host-report/1"
@@ -143,7 +144,7 @@ def loads(text: str, source: str = "<report>") -> HostReport:
     if not text.strip():
         raise HostReportError(f"{source}: empty file, not a host report", _REGEN)
     try:
-        obj = json.loads(text)
+        obj = _jsontext.loads(text)
     except json.JSONDecodeError as err:
         hint = _REGEN
         if _unclosed(text):

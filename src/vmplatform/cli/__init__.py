@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 
-from ..errors import UsageError, VmplatformError
+from ..errors import InternalError, UsageError, VmplatformError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -88,6 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as err:
+        # The one last-resort boundary: an uncaught exception is a bug in vmplatform,
+        # and the person who hits it gets a sentence and an exit code, not a traceback.
+        if os.environ.get("VMPLATFORM_DEBUG") == "1":
+            raise
+        report_error(InternalError(err), _wants_json(args_list))
+        return 70
 
 
 def report_error(err: VmplatformError, as_json: bool) -> None:

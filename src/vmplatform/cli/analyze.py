@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--qmp", metavar="SOCKET",
                    help="analyse a running QEMU through its QMP socket: the values it offers now")
     p.add_argument("--output", "-o", type=Path, help="write the manifest here (default: stdout)")
+    p.add_argument("--json", action="store_true",
+                   help="accepted like every command's --json: the manifest is always JSON")
     p.add_argument("qemu_args", nargs="*", metavar="QEMU-ARG")
 
 
