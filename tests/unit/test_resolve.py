@@ -9,11 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vmplatform.errors import HostLacksFeatures, UsageError
-from vmplatform.features import Catalog
+from vmplatform.features import Catalog, Category
 from vmplatform.machines import MachineCatalog, load_machine_catalog
 from vmplatform.platforms import PlatformSet
 from vmplatform.probe import FakeHost
-from vmplatform.resolve import Backend, Layer, VmConfig, nic, parse_global, qemu_global_args, require_host, resolve
+from vmplatform.resolve import (Backend, Layer, VmConfig, check_host, nic, parse_global, qemu_global_args,
+                                require_host, resolve)
 
 MACHINES = Path(__file__).parent.parent / "data" / "mini" / "machines.json"
 
@@ -128,10 +129,11 @@ BACKEND = st.sampled_from(list(Backend))
        globals_=st.dictionaries(st.sampled_from(PROPS), ONOFF, max_size=3),
        dev_props=st.dictionaries(st.sampled_from(PROPS), ONOFF, max_size=3),
        host=st.frozensets(st.sampled_from(["tap-vnet-hdr", "tap-ufo", "tap-uso", "vhost-net",
-                                           "vhost-net-ring-reset"])))
+                                           "vhost-net-ring-reset"])),
+       unknown=st.frozensets(st.sampled_from(["tap-uso", "vhost-net", "vhost-net-ring-reset"])))
 def test_precedence_laws(mc: MachineCatalog, mini_catalog: Catalog, mini_platforms: PlatformSet, machine: str,
                          plat: str, backend: Backend, globals_: dict[str, str], dev_props: dict[str, str],
-                         host: frozenset[str]) -> None:
+                         host: frozenset[str], unknown: frozenset[str]) -> None:
     platform = mini_platforms.get(plat)
     cfg = VmConfig(machine, (nic(backend=backend, props=dev_props),), accel="tcg",
                    user_globals=tuple(("virtio-net-device", k, v) for k, v in globals_.items()))
@@ -152,12 +154,23 @@ def test_precedence_laws(mc: MachineCatalog, mini_catalog: Catalog, mini_platfor
                 assert p.value == gp.absent
             else:                                         # else exactly what the platform says
                 assert p.value == (gp.present if p.feature in platform.features else gp.absent)
-    # The host never changes the values; it only decides whether they can run.
-    report = FakeHost.with_features(host).run(mini_catalog)
-    again = resolve(mc, mini_platforms, cfg, platform)
-    assert again == res
+    # The host never changes the values; it only decides whether they can run: exactly the
+    # relied-on features it does not confirm are missing, except a platform-layer feature behind
+    # an optional device the host lacks (no VM there can use that device at all).
+    supported = host - unknown
+    report = FakeHost(supported=supported, unknown={f: "could not tell" for f in unknown}).run(mini_catalog)
+    expected = set()
+    for p in res.properties:
+        if not p.needs_feature or p.feature in supported:
+            continue
+        device_absent = any(mini_catalog.get(r).category is Category.OPTIONAL
+                            and r not in supported and r not in unknown   # unsupported, not merely unknown
+                            for r in mini_catalog.get(p.feature).requires)
+        if not (p.layer is Layer.PLATFORM and device_absent):
+            expected.add(p.feature)
+    assert {m.feature for m in check_host(res, report, mini_platforms)} == expected
+    assert resolve(mc, mini_platforms, cfg, platform) == res
     # A host that has every platform feature can always run the platform's own choices.
     if not globals_ and not dev_props:
         full = FakeHost.with_features(platform.features | {"vhost-net"}).run(mini_catalog)
         require_host(res, full, mini_platforms)
-    del report
