@@ -64,11 +64,19 @@ class QemuProcess:
                     await asyncio.wait_for(self.proc.wait(), 0.0001)
                 except asyncio.TimeoutError:
                     pass
-        self._qmp = QMPClient("vmplatform")
-        try:
-            await asyncio.wait_for(self._qmp.connect(self.socket), self.timeout)
-        except Exception as err:
-            await self._fail(f"cannot connect to QEMU's QMP socket: {err}")
+        while True:
+            # The socket file appears at bind(), before QEMU listens: a connect in
+            # between is refused, so retry until the deadline.
+            self._qmp = QMPClient("vmplatform")
+            try:
+                await asyncio.wait_for(self._qmp.connect(self.socket), max(deadline - loop.time(), 0.1))
+                break
+            except Exception as err:
+                refused = isinstance(err.__cause__ or err, ConnectionRefusedError) or "refused" in str(err)
+                if not refused or self.proc.returncode is not None or loop.time() > deadline:
+                    await self._fail(f"cannot connect to QEMU's QMP socket: {err}")
+                self._qmp = None
+                await asyncio.sleep(0.01)
 
     async def _fail(self, what: str) -> None:
         if self.proc is not None and self.proc.returncode is None:
