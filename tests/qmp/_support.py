@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.harness import paths
+from tests.harness.sockets import wait_listening
 from vmplatform.qmp.endpoint import Endpoint
 from vmplatform.qmp.local import LocalCommands
 
@@ -55,12 +56,9 @@ class Qemu:
                 "-qmp", f"unix:{self.direct},server=on,wait=off"]
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + 20
-        while not (os.path.exists(self.upstream) and os.path.exists(self.direct)):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.close()
-                raise RuntimeError(f"QEMU did not start: {self.stderr()}")
-            time.sleep(0.01)
+        if not wait_listening([self.upstream, self.direct], 20, lambda: self.proc.poll() is None):
+            self.close()
+            raise RuntimeError(f"QEMU did not start: {self.stderr()}")
 
     def stderr(self) -> str:
         try:
