@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from .errors import UsageError
 from .machines import MachineCatalog
 from .platforms import Platform, PlatformSet, platform_from_spec
+from .manifest import require_usable
 from .qemu_argv import DeviceArg, QemuCommandLine, devices_for_resolution, parse
 from .report import HostReport
 from .resolve import Layer, Resolution, ResolvedProperty, VmConfig, require_host, resolve
 from .support import SupportReport, evaluate
+from .vm import VmModel
 
 
 @dataclass
@@ -43,13 +45,15 @@ def choose_platform(spec: str | None, platforms: PlatformSet, support: SupportRe
 
 def rewrite(argv: Sequence[str], *, mc: MachineCatalog, platforms: PlatformSet, report: HostReport,
             platform: Platform | None = None) -> Rewrite:
-    """Resolve ``argv`` on this host; ``platform`` overrides any -platform in it."""
+    """Resolve ``argv`` on this host; ``platform`` overrides any -platform in it.
+
+    The argv is read into the VM model (:mod:`vmplatform.vm`); what the model
+    could not place is refused by name, so is a backend this host cannot open
+    (``vhost=on`` without /dev/vhost-net).
+    """
     cl = parse(argv, mc)
-    if cl.uses_readconfig:
-        raise UsageError("-readconfig hides devices from vmplatform, so it cannot pin their properties",
-                         "put the devices on the command line, or write the pins into the file with "
-                         "'vmplatform export PLATFORM --format readconfig'")
-    notes: list[str] = []
+    cl.vm.refuse_unplaced()
+    notes: list[str] = list(cl.notes)
     if platform is not None:
         platforms = platforms.with_platform(platform)
     else:
@@ -58,12 +62,29 @@ def rewrite(argv: Sequence[str], *, mc: MachineCatalog, platforms: PlatformSet, 
     machine = mc.get(cl.machine_type).name if cl.machine_type else _default_machine(mc)
     governed = {gp.driver for f in platforms.catalog for gp in f.governs}
     pairs = devices_for_resolution(cl, mc, governed)
-    config = VmConfig(machine=machine, devices=tuple(d for _, d in pairs), accel=cl.accel,
-                      user_globals=tuple(cl.globals), machine_props=dict(cl.machine_props))
+    config = cl.vm.config(machine, [(0, d) for _, d in pairs])
     res = resolve(mc, platforms, config, platform)
     require_host(res, report, platforms)
-    notes += cl.warnings
+    require_usable(res, report, platforms)
+    require_backends(cl.vm, report)
+    notes += [n for n in cl.notes if n not in notes]
     return Rewrite(_apply(cl, res, mc, [a for a, _ in pairs]), platform, res, cl, notes)
+
+
+def require_backends(vm: VmModel, report: HostReport) -> None:
+    """A netdev QEMU opens /dev/vhost-net for cannot start on a host without it: refuse first."""
+    from .errors import HostLacksFeatures, MissingFeature
+    from .report import FeatureStatus
+
+    if report.status("vhost-net") is not FeatureStatus.UNSUPPORTED:
+        return
+    users = [b.id for b in vm.backends if b.opens_vhost]
+    if users:
+        raise HostLacksFeatures(report.name, [MissingFeature(
+            feature="vhost-net", needed_by=f"-netdev {', '.join(users)}: vhost=on (QEMU opens /dev/vhost-net)",
+            status=report.status("vhost-net").value, reason=report.reason("vhost-net"),
+            provided_by="a host with /dev/vhost-net (module vhost_net)")],
+            "run the VM with vhost=off here, or load vhost_net")
 
 
 def _default_machine(mc: MachineCatalog) -> str:
@@ -90,7 +111,7 @@ def _apply(cl: QemuCommandLine, res: Resolution, mc: MachineCatalog, devs: list[
         if dev.json_form:
             obj = json.loads(out[idx])
             for p in pins:
-                obj[p.property] = _json_pin(mc, dev.driver, p)
+                obj[p.property] = _json_pin(mc, dev.device.qom_type, p)
             out[idx] = json.dumps(obj, separators=(",", ":"))
         else:
             out[idx] = out[idx] + "," + ",".join(f"{p.property}={p.value}" for p in pins)
@@ -101,8 +122,6 @@ def _apply(cl: QemuCommandLine, res: Resolution, mc: MachineCatalog, devs: list[
             out[mopt.index + 1] = out[mopt.index + 1] + "," + text
         else:
             out += ["-machine", text]
-    for i in sorted(cl.platform_indices, reverse=True):
-        del out[i]
     return out
 
 

@@ -68,6 +68,8 @@ class MachineCatalog:
     path: str = ""
     options_with_arg: frozenset[str] = frozenset()
     option_flags: frozenset[str] = frozenset()
+    # QEMU's -device aliases of this binary (virtio-net -> virtio-net-pci), from '-device help'
+    aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def __iter__(self) -> Iterator[MachineType]:
@@ -174,7 +176,8 @@ def from_json_obj(obj: Mapping[str, Any], path: str) -> MachineCatalog:
                                           for k, d in defaults.items()}),
         generated_by=str(obj.get("generated-by", "")), path=path, raw=MappingProxyType(dict(obj)),
         options_with_arg=frozenset(obj.get("options", {}).get("with-arg", [])),
-        option_flags=frozenset(obj.get("options", {}).get("flags", [])))
+        option_flags=frozenset(obj.get("options", {}).get("flags", [])),
+        aliases=MappingProxyType({str(k): str(v) for k, v in obj.get("aliases", {}).items()}))
 
 
 def load_machine_catalog(path: Path) -> MachineCatalog:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
+import re
 import shlex
 import subprocess
 from typing import Any
@@ -68,6 +69,7 @@ async def _collect(binary: str, catalog: Catalog) -> dict[str, Any]:
         "parents": dict(sorted((t, parents[t]) for t in _closure(defaults, parents) if t in parents)),
         "device-defaults": dict(sorted(defaults.items())),
         "options": _options_of(binary),
+        "aliases": _aliases_of(binary),
     }
 
 
@@ -103,6 +105,21 @@ def _options_of(binary: str) -> dict[str, list[str]]:
             else:
                 flags.add(opt)
     return {"with-arg": sorted(with_arg), "flags": sorted(flags - with_arg)}
+
+
+_ALIAS_LINE = re.compile(r'^name "([^"]+)".*, alias "([^"]+)"', re.M)
+
+
+def _aliases_of(binary: str) -> dict[str, str]:
+    """QEMU's device aliases (alias -> type) from ``-device help``: the lines
+    ``name "virtio-net-pci", bus PCI, alias "virtio-net"`` (qdev-monitor.c
+    ``qdev_alias_table``, filtered by this binary's target)."""
+    try:
+        text = subprocess.run([binary, "-machine", "none", "-nodefaults", "-device", "help"], capture_output=True,
+                              text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError) as err:
+        raise QemuError(f"{binary} -device help failed: {err}") from err
+    return dict(sorted((alias, name) for name, alias in _ALIAS_LINE.findall(text)))
 
 
 def _closure(types: dict[str, Any], parents: dict[str, str]) -> set[str]:
