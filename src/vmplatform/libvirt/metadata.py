@@ -22,10 +22,8 @@ from xml.dom import minidom
 
 from ..manifest import Manifest, ManifestError, loads
 from . import _xml
+from .namespace import ELEMENT, NAMESPACE, PREFIX
 
-NAMESPACE = "https://vmplatform.dev/xmlns/manifest/1"
-PREFIX = "vmplatform"
-ELEMENT = "manifest"
 
 # libvirt's own order of the elements that come before <metadata> (domain_conf.c virDomainDefFormat).
 _BEFORE_METADATA = ("name", "uuid", "genid", "title", "description")

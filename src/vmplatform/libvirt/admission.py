@@ -1,0 +1,87 @@
+"""The decision of the libvirt ``qemu`` hook for the operations it guards
+(``prepare begin``, ``start begin``, ``migrate begin``): can this host start
+or receive the domain, and does its XML still carry its pins. The entry point,
+:mod:`.hook`, imports this module only for those operations, so the many
+events libvirt merely announces cost a bare interpreter start.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import HostReportError, VmplatformError
+from ..features import default_catalog
+from ..machines import MachineCatalog, load_machine_catalog
+from ..manifest import Manifest, check_manifest
+from ..platforms import load_platforms
+from ..report import HostReport, loads
+from .drift import domain_drift
+from .hook import MACHINE_CATALOG_ENV, PROG, HOST_REPORT_ENV, REFUSING
+from .metadata import manifest_of
+
+
+def _report_and_catalog() -> tuple[HostReport, MachineCatalog | None]:
+    path = os.environ.get(HOST_REPORT_ENV)
+    if path:
+        try:
+            report = loads(Path(path).read_text(encoding="utf-8"), path)
+        except OSError as err:
+            raise HostReportError(f"{path} ({HOST_REPORT_ENV}): cannot read host report: {err.strerror}",
+                                  "point it at a file written by 'vmplatform probe --json', or unset it to "
+                                  "probe this host") from err
+    else:
+        from ..probe.cache import cached_probe
+        from ..probe.linux import LinuxProbe
+
+        # The per-boot cache is keyed on everything that changes the answer (kernel,
+        # device nodes, privileges), so a start does not pay for a fresh TAP each time.
+        catalog = default_catalog()
+        report = cached_probe(catalog, lambda: LinuxProbe().run(catalog))
+    mc_path = os.environ.get(MACHINE_CATALOG_ENV)
+    return report, (load_machine_catalog(Path(mc_path)) if mc_path else None)
+
+
+def _scope_args(manifest: Manifest) -> str:
+    """The 'vmplatform libvirt pin' options that pin to the manifest's scope again."""
+    kind = manifest.scope.value
+    if kind == "platform" and manifest.platform:
+        return f"--platform {manifest.platform}"
+    if kind in ("hosts", "anywhere"):
+        return f"--scope {kind} --hosts REPORT..."
+    return f"--scope {kind}"
+
+
+def decide(name: str, operation: str, sub_operation: str, xml: str) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) for one hook call."""
+    passthrough = xml if operation == "migrate" else ""
+    action = REFUSING.get((operation, sub_operation))
+    if action is None:
+        return 0, passthrough, ""
+    source = f"domain {name}"
+    try:
+        manifest = manifest_of(xml, source)
+        if manifest is None:
+            return 0, passthrough, ""
+        if operation == "migrate" and not manifest.migratable:
+            return 1, "", (f"{PROG}: refusing to receive the incoming migration of domain {name}: it was created "
+                           f"with scope host on {manifest.analysed_on or 'its first host'} and is not migratable\n"
+                           "  hint: recreate it with a migratable scope (vmplatform analyze --scope platform, "
+                           "hosts or anywhere)\n")
+        report, mc = _report_and_catalog()
+        platforms = load_platforms()
+        verdict = check_manifest(manifest, report, platforms, mc)
+        drift = domain_drift(xml, source, manifest, report, platforms, mc) if verdict.result.ok else []
+    except VmplatformError as err:
+        return 1, "", f"{PROG}: refusing to {action} domain {name}: {err}\n"
+    what = "start" if action == "start" else "receive the incoming migration of"
+    if not verdict.result.ok:
+        return 1, "", (f"{PROG}: refusing to {what} domain {name}: {verdict.result.value}: {verdict.message}\n"
+                       "  hint: run it on a host that has these features, or recreate the VM with a platform "
+                       "this host supports ('vmplatform query-platforms')\n")
+    if drift:
+        return 1, "", (f"{PROG}: refusing to {what} domain {name}: domain {name} no longer carries its pinned "
+                       f"properties: {'; '.join(drift)}\n"
+                       f"  hint: re-pin it with 'vmplatform libvirt pin --domain-xml FILE {_scope_args(manifest)}' "
+                       "(QEMU would otherwise decide these properties from its defaults: a different guest ABI)\n")
+    return 0, passthrough, ""

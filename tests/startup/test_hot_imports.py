@@ -1,0 +1,122 @@
+"""What the hot commands import: the start-up budget held by a test.
+
+The commands on the path of every VM start (the probe, query-platforms, the
+QEMU front-end until it execs QEMU, the libvirt hook) run in a fresh
+interpreter here, exactly as a user or libvirt starts them; the modules they
+loaded are read at the moment they would exec or exit. Each heavy module
+named below costs milliseconds per VM start and has no business there; a
+change that pulls one in fails this test, whatever the timing on the day.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.harness.requirements import missing_root, missing_tun, skip_unless
+
+DATA = Path(__file__).parents[1] / "data"
+
+# Stops the command where it would exec QEMU or exit, and prints what it imported.
+_DRIVER = r"""
+import os, sys
+def _report(*_a, **_k):
+    names = sorted(sys.modules)  # before this driver imports anything itself
+    sys.stderr.flush()
+    os.write(int(os.environ["MODULES_FD"]), "\n".join(names).encode())
+    os._exit(0)
+os.execv = os.execvp = _report
+entry = sys.argv[1]
+if entry == "hook":
+    from vmplatform.libvirt.hook import main
+else:
+    from vmplatform.cli import main
+main(sys.argv[2:])
+_report()
+"""
+
+# Never on any hot path: event loops, process spawning, the QMP client, network
+# stacks, the fleet layer's libraries, logging, TOML parsing (packaged data is
+# read precompiled), and argparse (the hot commands parse their few options
+# themselves; argparse with gettext costs about 6 ms).
+NEVER = ("asyncio", "subprocess", "qemu", "socket", "ssl", "http", "email", "logging", "tempfile",
+         "difflib", "tomllib", "sqlalchemy", "alembic", "starlette", "uvicorn", "jinja2", "tqdm", "psycopg")
+NO_ARGPARSE = ("argparse", "gettext")
+NO_XML = ("xml",)
+
+
+def imported(entry: str, argv: list[str], stdin: bytes = b"", env: dict[str, str] | None = None) -> set[str]:
+    r, w = os.pipe()
+    try:
+        proc = subprocess.run([sys.executable, "-c", _DRIVER, entry, *argv], input=stdin, capture_output=True,
+                              pass_fds=(w,), env={**os.environ, **(env or {}), "MODULES_FD": str(w)},
+                              timeout=60)
+    finally:
+        os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        data = fh.read()
+    assert data, f"{entry} {argv} printed no module list; stderr: {proc.stderr.decode(errors='replace')}"
+    names = data.decode().split("\n")
+    return {name.split(".")[0] for name in names} | set(names)
+
+
+def assert_none(modules: set[str], forbidden: tuple[str, ...], what: str) -> None:
+    found = sorted(m for m in forbidden if m in modules)
+    assert not found, f"{what} imports {found}: import them inside the command that needs them"
+
+
+@pytest.fixture(scope="module")
+def warm() -> None:
+    """Run every hot command once: caches (probe per boot, packaged data) are filled as on a live host."""
+    skip_unless(missing_root, missing_tun)
+    imported("cli", ["probe", "--json"])
+
+
+PROBE_CASES = {
+    "probe --json": ["probe", "--json"],
+    "query-platforms": ["query-platforms"],
+    "query-platforms --json": ["query-platforms", "--json"],
+}
+
+
+@pytest.mark.parametrize("name", PROBE_CASES)
+def test_probe_and_query_platforms(warm: None, name: str) -> None:
+    modules = imported("cli", PROBE_CASES[name])
+    assert_none(modules, NEVER + NO_XML, f"vmplatform {name}")
+    if name.startswith("probe"):
+        assert_none(modules, NO_ARGPARSE, f"vmplatform {name}")
+
+
+@pytest.mark.parametrize("argv", [
+    ["-machine", "q35", "-platform", "linux-6.1", "-netdev", "tap,id=n0", "-device", "virtio-net-pci,netdev=n0"],
+    ["-machine", "q35", "-netdev", '{"type":"tap","id":"n0"}', "-device", '{"driver":"virtio-net-pci","netdev":"n0"}'],
+])
+def test_qemu_front_end_until_exec(warm: None, argv: list[str]) -> None:
+    modules = imported("cli", ["qemu", "--qemu-binary", "/bin/true", *argv])
+    assert "vmplatform.frontend" in modules, "the front-end did not run"
+    assert_none(modules, NEVER + NO_ARGPARSE + NO_XML, "vmplatform qemu (until exec)")
+
+
+def test_hook_pass_through_loads_nothing_of_vmplatform_but_the_hook() -> None:
+    xml = (DATA / "domains/web1-kvm.xml").read_bytes()
+    modules = imported("hook", ["web1", "stopped", "end", "-"], xml)
+    ours = sorted(m for m in modules if m.startswith("vmplatform."))
+    assert ours == ["vmplatform.libvirt", "vmplatform.libvirt.hook", "vmplatform.libvirt.namespace"]
+    assert_none(modules, NEVER + NO_ARGPARSE + NO_XML + ("typing", "json", "pathlib", "re"),
+                "the hook on a pass-through event")
+
+
+def test_hook_on_a_guarded_operation(tmp_path: Path) -> None:
+    from vmplatform.libvirt.metadata import with_manifest
+    from vmplatform.manifest import loads
+
+    manifest = loads((DATA / "manifests/debian13-6.12-default.json").read_text())
+    xml = with_manifest((DATA / "domains/tiny-tcg.xml").read_text(), manifest, "tiny-tcg.xml")
+    env = {"VMPLATFORM_HOST_REPORT": str(DATA / "hosts/debian13-6.12.json")}
+    modules = imported("hook", ["vmp-tiny", "prepare", "begin", "-"], xml.encode(), env)
+    assert "vmplatform.libvirt.admission" in modules, "the hook did not check the domain"
+    assert_none(modules, NEVER + NO_ARGPARSE, "the hook on prepare begin")
