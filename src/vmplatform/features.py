@@ -45,6 +45,22 @@ class AppliesTo(enum.Enum):
     ANY = "any"              # every VM
 
 
+class Accel(enum.Enum):
+    """The accelerator a VM runs under: decides whether KVM-only features matter."""
+
+    KVM = "kvm"
+    TCG = "tcg"
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Releases ``[since, until)`` in which an introduced feature was absent again."""
+
+    since: str
+    until: str
+    source: str
+
+
 @dataclass(frozen=True)
 class GovernedProperty:
     """A QEMU property whose effective value depends on a host feature."""
@@ -87,6 +103,12 @@ class HostFeature:
     governs: tuple[GovernedProperty, ...] = ()
     requires: tuple[str, ...] = ()
     notes: str = ""
+    upstream_default: str = ""        # Kconfig fact: an upstream release built with its defaults has it
+    gaps: tuple[Gap, ...] = ()
+
+    def matters_under(self, accel: Accel) -> bool:
+        """False for a KVM-only feature judged for a TCG VM."""
+        return accel is Accel.KVM or self.applies_to is not AppliesTo.KVM
 
 
 @dataclass(frozen=True)
@@ -115,6 +137,23 @@ class Catalog:
     def ids(self) -> list[str]:
         return list(self.features)
 
+    def decides_properties(self, feature_id: str) -> bool:
+        """Whether a feature decides a QEMU property: it governs one, or a feature that does requires it.
+
+        Only such features can be guaranteed by a platform: a platform pins properties, and a
+        guarantee that pins nothing would only make platforms unsupported for no guest-visible reason.
+        """
+        todo, seen = [feature_id], set()
+        while todo:
+            fid = todo.pop()
+            if fid in seen:
+                continue
+            seen.add(fid)
+            if self.get(fid).governs:
+                return True
+            todo += [f.id for f in self if fid in f.requires]
+        return False
+
     def governing(self, driver: str, prop: str) -> HostFeature | None:
         """The feature that governs ``driver.prop``, if any."""
         for feat in self:
@@ -126,7 +165,7 @@ class Catalog:
 
 def _parse_feature(t: _toml.Table) -> HostFeature:
     t.check_keys({"id", "summary", "category", "requires", "linux", "linux-source", "qemu",
-                  "qemu-source", "applies-to", "notes", "probe", "governs"})
+                  "qemu-source", "applies-to", "notes", "probe", "governs", "upstream-default", "gap"})
     fid = t.text("id")
     if not FEATURE_ID.match(fid):
         raise t.error("id", f"feature id '{fid}' is not kebab-case ([a-z0-9]+ joined by '-')", fid)
@@ -156,12 +195,20 @@ def _parse_feature(t: _toml.Table) -> HostFeature:
             driver=g.text("driver"), property=g.text("property"),
             present=_value(g, "present"), absent=_value(g, "absent"),
             qemu=g.text("qemu", ""), source=g.text("source", ""), virtio_bit=bit))
+    gaps = []
+    for g in t.tables("gap"):
+        g.check_keys({"since", "until", "source"})
+        gaps.append(Gap(g.text("since"), g.text("until"), g.text("source")))
+    upstream_default = t.text("upstream-default", "")
+    linux = t.text("linux", "")
+    if upstream_default and not linux:
+        raise t.error("upstream-default", "upstream-default needs the 'linux' release that introduced the feature")
     return HostFeature(
         id=fid, summary=t.text("summary"), category=category, applies_to=applies,
-        linux=t.text("linux", ""), linux_source=t.text("linux-source", ""),
+        linux=linux, linux_source=t.text("linux-source", ""),
         qemu=t.text("qemu", ""), qemu_source=t.text("qemu-source", ""),
         probe=probe, governs=tuple(governs), requires=t.str_list("requires"),
-        notes=t.text("notes", ""))
+        notes=t.text("notes", ""), upstream_default=upstream_default, gaps=tuple(gaps))
 
 
 def _value(t: _toml.Table, key: str) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .errors import UsageError
+from .features import Accel
 from .machines import MachineCatalog
 from .platforms import Platform, PlatformSet, platform_from_spec
 from .manifest import require_usable
@@ -57,7 +58,8 @@ def rewrite(argv: Sequence[str], *, mc: MachineCatalog, platforms: PlatformSet, 
     if platform is not None:
         platforms = platforms.with_platform(platform)
     else:
-        platform, platforms, note = choose_platform(cl.platform, platforms, evaluate(report, platforms))
+        accel = Accel.KVM if cl.accel == "kvm" else Accel.TCG  # KVM-only features matter only under KVM
+        platform, platforms, note = choose_platform(cl.platform, platforms, evaluate(report, platforms, accel))
         notes += [note] if note else []
     machine = mc.get(cl.machine_type).name if cl.machine_type else _default_machine(mc)
     governed = {gp.driver for f in platforms.catalog for gp in f.governs}
@@ -135,13 +137,6 @@ def _json_pin(mc: MachineCatalog, driver: str, p: ResolvedProperty) -> object:
 
 def platform_help(support: SupportReport) -> str:
     """``-platform help``, in the style of ``-machine help``."""
-    lines = ["Supported platforms are:"]
-    width = max(len(ps.name) for ps in support)
-    for ps in support:
-        text = ps.platform.description
-        if ps.is_default:
-            text += " (default)"
-        if not ps.supported:
-            text += " [not on this host: lacks " + ", ".join(u.feature for u in ps.unavailable) + "]"
-        lines.append(f"{ps.name:<{width}} {text}")
-    return "\n".join(lines)
+    from .platform_text import platform_help as text
+
+    return text(support)

@@ -1,9 +1,11 @@
 """Platforms: named sets of host features guaranteed present.
 
 Definitions are data files (``data/platforms/*.toml`` in the package, plus
-extra directories). A platform may inherit another and add or remove
-features; :class:`PlatformSet` resolves inheritance and validates the whole
-set on load.
+extra directories). Upstream platforms are derived, one per ``[[release]]``
+table, from the catalog (rule: :mod:`vmplatform.releases`); distro platforms
+are ``[[platform]]`` tables that may inherit another platform and add or
+remove features. :class:`PlatformSet` resolves inheritance and validates the
+whole set on load.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from . import _toml
 from ._toml import DATA_DIR
 from .errors import DataFileError, UnknownNameError
 from .features import Catalog, Category, default_catalog
+from .releases import Release, kernel_version, release_of, upstream_features, why_in_upstream
 
 #: libvirt's machine-name charset.
 PLATFORM_NAME = re.compile(r"^[a-zA-Z0-9_.-]+$")
@@ -46,9 +49,19 @@ class Platform:
     source: str = ""
     origin: str = ""                  # file it was defined in
     synthetic: bool = False           # made by 'vmplatform merge', not shipped
+    derived: bool = False             # an upstream release, derived from the catalog
 
     def describe_provider(self) -> str:
         return f"platform {self.name} ({self.description})"
+
+
+class UnknownReleaseError(UnknownNameError):
+    """An upstream release name outside the releases this vmplatform knows."""
+
+    def __init__(self, name: str, why: str, hint: str) -> None:
+        super().__init__("platform", name, [], hint)
+        self.message = f"unknown platform '{name}': {why}"
+        self.args = (self.message,)
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,7 @@ class _Raw:
     left_out: dict[str, str]
     source: str
     table: _toml.Table
+    derived: bool = False
 
 
 def _parse(t: _toml.Table, catalog: Catalog) -> _Raw:
@@ -81,6 +95,11 @@ def _parse(t: _toml.Table, catalog: Catalog) -> _Raw:
             if fid not in catalog:
                 raise t.error(key, f"unknown feature '{fid}' (the catalog has: {', '.join(catalog.ids())})",
                               fid)
+    vendor = t.text("vendor", "upstream")
+    for fid in add if vendor != "merge" else ():  # a merge records what hosts have in common, as is
+        if not catalog.decides_properties(fid):
+            raise t.error("add", f"feature '{fid}' decides no QEMU property, so a platform cannot guarantee it "
+                                 "(list it under [platform.left-out] with why)", fid)
     both = set(add) & set(remove)
     if both:
         fid = sorted(both)[0]
@@ -141,9 +160,40 @@ class PlatformSet:
         try:
             return self._platforms[name]
         except KeyError:
-            raise UnknownNameError("platform", name, list(self._platforms),
-                                   hint="list them with 'vmplatform platforms list' or "
-                                        "'vmplatform qemu -platform help'") from None
+            pass
+        hint = "list them with 'vmplatform platforms list' or 'vmplatform qemu -platform help'"
+        upstream = self.upstream()
+        wanted = kernel_version(name[len("linux-"):]) if name.startswith("linux-") else ()
+        if upstream and len(wanted) >= 2 and ".".join(map(str, wanted)) == name[len("linux-"):]:
+            newest, oldest = upstream[-1], upstream[0]
+            if wanted > kernel_version(newest.kernel):
+                raise UnknownReleaseError(
+                    name, f"newer than the newest release this vmplatform knows ({newest.name})",
+                    f"use {newest.name} (it guarantees every feature the catalog knows up to its release), "
+                    "or update vmplatform")
+            if wanted < kernel_version(oldest.kernel):
+                raise UnknownReleaseError(
+                    name, f"older than the oldest release with a platform ({oldest.name}, the first with the "
+                    "TAP virtio-net header)", f"use {oldest.name} or a newer release")
+            hint = f"upstream platforms are the releases {oldest.name} ... {newest.name}, e.g. linux-6.18"
+        raise UnknownNameError("platform", name, list(self._platforms), hint=hint)
+
+    def upstream(self) -> list[Platform]:
+        """The upstream release platforms, oldest first."""
+        return sorted((p for p in self._platforms.values() if p.derived),
+                      key=lambda p: kernel_version(p.kernel))
+
+    def same_as(self, platform: Platform) -> Platform:
+        """The oldest upstream release with exactly ``platform``'s guarantees (itself if not upstream)."""
+        if not platform.derived:
+            return platform
+        cur = platform
+        while cur.inherits is not None:
+            prev = self._platforms[cur.inherits]
+            if not prev.derived or prev.features != platform.features:
+                break
+            cur = prev
+        return cur
 
     def ordered(self) -> list[Platform]:
         """Oldest first: by release date, then name."""
@@ -164,25 +214,78 @@ class PlatformSet:
         return None
 
 
+def _parse_release(t: _toml.Table) -> Release:
+    t.check_keys({"version", "released", "source", "lts", "notes"})
+    version = t.text("version")
+    key = kernel_version(version)
+    if len(key) < 2 or ".".join(map(str, key)) != version or release_of(key) != key:
+        raise t.error("version", f"'{version}' is not an upstream release number (e.g. \"6.18\", \"2.6.27\")",
+                      version)
+    lts = t.data.get("lts", False)
+    if not isinstance(lts, bool):
+        raise t.error("lts", "'lts' must be true or false")
+    return Release(version, t.date("released"), t.text("source"), lts, t.text("notes", ""))
+
+
+def _derive_upstream(releases: Sequence[tuple[Release, _toml.Table]], catalog: Catalog) -> dict[str, _Raw]:
+    """One raw platform per release, each inheriting the previous one (rule: vmplatform.releases)."""
+    out: dict[str, _Raw] = {}
+    prev: tuple[str, frozenset[str]] | None = None
+    head = ""  # oldest release of the current run of identical guarantees
+    for rel, table in sorted(releases, key=lambda rt: rt[0].key):
+        feats = upstream_features(catalog, rel.key)
+        base = prev[1] if prev else frozenset()
+        add, remove = sorted(feats - base), sorted(base - feats)
+        label = f"Upstream Linux {rel.version}" + (" (LTS)" if rel.lts else "")
+        changes = ([f"adds {', '.join(add)}"] if add else []) + ([f"drops {', '.join(remove)}"] if remove else [])
+        if prev is None:
+            description = f"{label}: " + ", ".join(sorted(feats))
+            head = rel.platform_name
+        elif changes:
+            description = f"{label}: " + "; ".join(changes)
+            head = rel.platform_name
+        else:
+            description = f"{label}: same guarantees as {head}"
+        sources = {f: why_in_upstream(catalog.get(f), rel.key) for f in add}
+        out[rel.platform_name] = _Raw(
+            rel.platform_name, description, "upstream", rel.released, rel.version,
+            prev[0] if prev else None, tuple(add), tuple(remove), sources, {}, rel.source, table,
+            derived=True)
+        prev = (rel.platform_name, feats)
+    return out
+
+
 def load_platforms(extra_dirs: Sequence[Path] = (), *, catalog: Catalog | None = None,
                    env: Mapping[str, str] | None = None,
                    system: Path | None = SYSTEM_DIR, packaged: bool = True) -> PlatformSet:
-    """Load every definition on the search path and resolve inheritance."""
+    """Load every definition on the search path, derive the upstream releases, resolve inheritance."""
     catalog = catalog or default_catalog()
     raws: dict[str, _Raw] = {}
+    releases: dict[str, tuple[Release, _toml.Table]] = {}
     for d in extra_dirs:
         if not d.exists():
             raise DataFileError(str(d), "", "platform directory does not exist",
                                 hint="check the --platform-dir argument")
     for path in _files(search_path(extra_dirs, env=env, system=system, packaged=packaged)):
         root = _toml.load(path)
-        root.check_keys({"platform"})
+        root.check_keys({"platform", "release"})
+        for t in root.tables("release"):
+            rel = _parse_release(t)
+            if rel.version in releases:
+                prev = releases[rel.version][1].path
+                raise t.error("version", f"release {rel.version} is already listed in {prev}", rel.version)
+            releases[rel.version] = (rel, t)
         for t in root.tables("platform"):
             raw = _parse(t, catalog)
             if raw.name in raws:
                 prev = raws[raw.name].table.path
                 raise t.error("name", f"platform '{raw.name}' is already defined in {prev}", raw.name)
             raws[raw.name] = raw
+    for name, raw in _derive_upstream(list(releases.values()), catalog).items():
+        if name in raws:
+            raise raws[name].table.error("name", f"platform '{name}' is an upstream release, derived from the "
+                                                 "catalog: it cannot be defined by hand", name)
+        raws[name] = raw
     return PlatformSet(_resolve_all(raws, catalog), catalog)
 
 
@@ -196,7 +299,7 @@ def load_platform_file(path: Path, base: PlatformSet) -> Platform:
     raw = _parse(tables[0], base.catalog)
     known = {p.name: _Raw(p.name, p.description, p.vendor, p.released, p.kernel, p.inherits,
                           p.add, p.remove, dict(p.feature_sources), dict(p.left_out), p.source,
-                          raw.table) for p in base}
+                          raw.table, p.derived) for p in base}
     if raw.name in known:
         return base.get(raw.name)
     known[raw.name] = raw
@@ -236,11 +339,16 @@ def _resolve_all(raws: Mapping[str, _Raw], catalog: Catalog) -> dict[str, Platfo
                 if req not in features and catalog.get(req).category is not Category.OPTIONAL:
                     raise raw.table.error(
                         "add", f"'{fid}' requires '{req}', which the platform does not guarantee", fid)
+        for fid in raw.left_out:
+            if fid in features:
+                raise raw.table.error("left-out", f"'{fid}' is listed as left out but the platform guarantees it "
+                                                  "(inherited); add it to 'remove' to leave it out", fid)
         plat = Platform(
             name=raw.name, description=raw.description, vendor=raw.vendor, released=raw.released,
             kernel=raw.kernel, features=frozenset(features), inherits=raw.inherits, add=raw.add,
             remove=raw.remove, feature_sources=MappingProxyType(dict(raw.feature_sources)),
-            left_out=MappingProxyType(dict(raw.left_out)), source=raw.source, origin=raw.table.path)
+            left_out=MappingProxyType(dict(raw.left_out)), source=raw.source, origin=raw.table.path,
+            derived=raw.derived)
         done[name] = plat
         return plat
 

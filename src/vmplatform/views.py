@@ -42,9 +42,15 @@ def support_json(ps: PlatformSupport) -> dict[str, Any]:
         "name": p.name, "description": p.description, "vendor": p.vendor,
         "released": p.released.isoformat(), "supported": ps.supported,
     }
-    if not ps.supported:
+    obj["guaranteed"] = ps.guaranteed
+    if ps.unavailable:
         obj["unavailable-features"] = [
-            {"id": u.feature, "status": u.status.value, "reason": u.reason} for u in ps.unavailable]
+            {"id": u.feature, "status": u.status.value, "reason": u.reason, "lack": u.lack.value,
+             **({"device": u.device} if u.device else {})} for u in ps.unavailable]
+        if ps.without_devices:
+            obj["usable-without"] = list(ps.without_devices)
+    if ps.newer_than_host:
+        obj["newer-than-host"] = True
     obj["is-default"] = ps.is_default
     return obj
 

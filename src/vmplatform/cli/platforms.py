@@ -23,9 +23,12 @@ def run(ns: argparse.Namespace) -> int:
         if ns.json:
             print_json([platform_json(p) for p in platforms])
             return 0
-        width = max(len(p.name) for p in platforms)
-        for p in reversed(platforms.ordered()):
-            print(f"{p.name:<{width}}  {p.released.isoformat()}  {p.description}")
+        rows = _list_rows(platforms)
+        width = max(len(name) for name, _, _ in rows)
+        for name, date, text in rows:
+            print(f"{name:<{width}}  {date}  {text}")
+        print(f"Upstream platforms: every release {platforms.upstream()[0].name} ... {platforms.upstream()[-1].name} "
+              "(\"A ... B\": those releases guarantee the same); 'platforms show NAME' for one.")
         return 0
     if not ns.name:
         raise UsageError("vmplatform platforms show: missing NAME", "e.g. 'vmplatform platforms show linux-6.2'")
@@ -40,9 +43,14 @@ def run(ns: argparse.Namespace) -> int:
     chain = []
     cur = plat
     while cur.inherits:
-        chain.append(cur.inherits)
         cur = platforms.get(cur.inherits)
+        if not cur.derived or cur.add or cur.remove or cur.inherits is None:
+            chain.append(cur.name)  # upstream: only the releases that changed something
     print(f"  inherits: {' -> '.join(chain) if chain else '-'}")
+    if plat.derived:
+        head = platforms.same_as(plat)
+        print(f"  derived:  from the catalog: an x86_64 Linux {plat.kernel} with its Kconfig defaults"
+              + (f"; same guarantees as {head.name}" if head is not plat else ""))
     print(f"  defined:  {plat.origin}")
     print("  guarantees:")
     for fid in sorted(plat.features):
@@ -54,6 +62,34 @@ def run(ns: argparse.Namespace) -> int:
         for fid, why in plat.left_out.items():
             print(f"    {fid:<22} {why}")
     return 0
+
+
+def _list_rows(platforms: object) -> list[tuple[str, str, str]]:
+    """Newest first; a run of upstream releases with identical guarantees is one row ``A ... B``."""
+    from ..platforms import PlatformSet
+
+    assert isinstance(platforms, PlatformSet)
+    last: dict[str, str] = {}  # head of a run -> its newest release
+    second: dict[str, str] = {}  # head of a run -> the release after it
+    for p in platforms.upstream():
+        head = platforms.same_as(p).name
+        if head != p.name:
+            second.setdefault(head, p.name)
+        last[head] = p.name
+    rows = []
+    for p in reversed(platforms.ordered()):
+        if p.derived and platforms.same_as(p) is not p:
+            continue
+        if p.derived and last[p.name] != p.name:
+            rows.append((f"{p.name} ... {last[p.name]}", p.released.isoformat(),
+                         f"{p.description}; {_span(second[p.name], last[p.name])}: same as {p.name}"))
+        else:
+            rows.append((p.name, p.released.isoformat(), p.description))
+    return rows
+
+
+def _span(first: str, last: str) -> str:
+    return first if first == last else f"{first} ... {last}"
 
 
 def _origin(platforms: object, name: str, fid: str) -> str:

@@ -1,4 +1,4 @@
-"""``vmplatform query-platforms``: the platforms a host supports."""
+"""``vmplatform query-platforms``: the platforms a host supports, for one accelerator."""
 
 from __future__ import annotations
 
@@ -9,29 +9,31 @@ from ._common import add_host, add_json, add_platform_dir, host_report, platform
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_host(p)
+    p.add_argument("--accel", choices=["kvm", "tcg"],
+                   help="judge for VMs under this accelerator (default: kvm if the host has /dev/kvm, else tcg)")
     add_json(p)
     add_platform_dir(p)
 
 
 def run(ns: argparse.Namespace) -> int:
+    from ..features import Accel
+    from ..platform_text import absent_devices, support_lines
     from ..support import evaluate
     from ..views import query_platforms_json
 
     platforms = platforms_from(ns)
     report = host_report(ns)
-    sr = evaluate(report, platforms)
+    sr = evaluate(report, platforms, Accel(ns.accel) if ns.accel else None)
     if ns.json:
         print_json(query_platforms_json(sr))
         return 0
     h = report.host
-    print(f"Host {h.hostname}: Linux {h.kernel_release} ({h.os_name}), {h.arch}")
-    width = max(len(ps.name) for ps in sr)
-    for ps in sr:
-        if ps.supported:
-            state = "supported" + (" (default)" if ps.is_default else "")
-        else:
-            state = "unsupported: lacks " + ", ".join(u.feature for u in ps.unavailable)
-        print(f"  {ps.name:<{width}}  {ps.platform.released.isoformat()}  {state}")
+    print(f"Host {h.hostname}: Linux {h.kernel_release} ({h.os_name}), {h.arch}; for VMs with "
+          f"accel={sr.accel.value}" + ("" if ns.accel else " (--accel to choose)"))
+    for line in support_lines(sr):
+        print("  " + line)
+    for dev, why in sorted(absent_devices(sr).items()):
+        print(f"Absent on this host: {dev}: {why}")
     if not sr.has_default:
-        print("This host supports no platform; see 'vmplatform probe'.")
+        print("This host has no usable platform not newer than its kernel; see 'vmplatform probe'.")
     return 0

@@ -40,7 +40,9 @@ def run(ns: argparse.Namespace) -> int:
         platform, platforms = platform_from_spec(ns.platform, platforms)
     else:
         assert report is not None
-        platform = evaluate(report, platforms).default
+        from ..features import Accel
+
+        platform = evaluate(report, platforms, Accel(ns.accel)).default
         print(f"vmplatform: using platform {platform.name}, the default of host {report.name}", file=sys.stderr)
     backend = Backend(ns.backend)
     types = ns.device or ["virtio-net-pci"]
