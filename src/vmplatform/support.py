@@ -154,7 +154,7 @@ def absent_device(feature: str, report: HostReport, catalog: Catalog) -> str | N
 def unusable_here(feature: str, report: HostReport, catalog: Catalog) -> str | None:
     """Why ``feature`` cannot matter on this host (an optional prerequisite is absent), else None."""
     for req in catalog.get(feature).requires:
-        if catalog.get(req).category is Category.OPTIONAL and report.status(req) is not FeatureStatus.SUPPORTED:
+        if catalog.get(req).category is Category.OPTIONAL and report.status(req) is FeatureStatus.UNSUPPORTED:
             return f"needs {req}, which this host does not have"
     return None
 
