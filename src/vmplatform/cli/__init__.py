@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("compare", "compare two hosts: common platforms, differing features, safe migration direction"),
     "baseline": ("baseline", "the latest platform every host supports, and what holds newer ones back"),
     "libvirt": ("libvirt", "libvirt domain XML: pin platform-governed properties and store the manifest"),
+    "fleet": ("fleet", "the fleet inventory: store host reports, place and admit VMs, migration domains"),
 }
 
 

@@ -1,0 +1,189 @@
+"""Reading reports (and manifests) for ``fleet add``: files, directories, stdin.
+
+A bad input is refused with its source and the reason, and the rest still go
+in. Schemas are checked before anything else: a report written by a newer
+vmplatform is refused as such (not as "not a report"), so an operator knows
+to upgrade the store's side.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import HostReportError, VmplatformError
+from ..report import SCHEMA as REPORT_SCHEMA
+from ..report import from_json_obj
+from .store import BATCH, Incoming, Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+_SCHEMA = re.compile(r"^vmplatform/(host-report|manifest)/(\d+)$")
+_READS = {"host-report": 1, "manifest": 1}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ManifestIn:
+    name: str
+    source: str
+    text: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    reports: int
+    manifests: int
+    refused: tuple[Refusal, ...]
+
+
+def sources(paths: Sequence[str]) -> list[str]:
+    """Expand directories (every ``*.json``, sorted); '-' stays stdin."""
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if p != "-" and path.is_dir():
+            out += [str(f) for f in sorted(path.glob("*.json"))]
+        else:
+            out.append(p)
+    return out
+
+
+def _texts(source: str) -> Iterator[tuple[str, str | Refusal]]:
+    """(source of each JSON document, its text or why it cannot be read)."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as err:
+        yield source, Refusal(source, f"cannot read: {err.strerror}")
+        return
+    except UnicodeDecodeError:
+        yield source, Refusal(source, "not a text file")
+        return
+    name = "<stdin>" if source == "-" else source
+    decoder = json.JSONDecoder()
+    i, n = 0, 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            if n == 0:
+                yield name, Refusal(name, "empty file, not a host report")
+            return
+        n += 1
+        try:
+            _, end = decoder.raw_decode(text, i)
+        except json.JSONDecodeError:
+            yield name, text[i:]  # the reader below says exactly what is wrong with it
+            return
+        label = name if (n == 1 and not text[end:].strip()) else f"{name} (document {n})"
+        yield label, text[i:end]
+        i = end
+
+
+def classify(obj: object, source: str) -> str:
+    """'host-report' or 'manifest', or a HostReportError that says why neither."""
+    schema = obj.get("schema") if isinstance(obj, dict) else None
+    m = _SCHEMA.match(schema) if isinstance(schema, str) else None
+    if m is None:
+        raise HostReportError(f"{source}: not a vmplatform host report or manifest (schema {schema!r}, "
+                              f"expected {REPORT_SCHEMA!r})",
+                              "produce one on that host with 'vmplatform probe --json > REPORT.json'")
+    kind, version = m.group(1), int(m.group(2))
+    reads = _READS[kind]
+    if version > reads:
+        raise HostReportError(f"{source}: written by a newer vmplatform ({kind} schema {version}; this one "
+                              f"reads schema {reads})", "upgrade vmplatform where the store is fed")
+    if version < reads:
+        raise HostReportError(f"{source}: {kind} schema {version} is older than this vmplatform reads "
+                              f"(schema {reads})", "probe that host again with a current vmplatform")
+    return kind
+
+
+def parse(source: str, text: str) -> Incoming | ManifestIn | Refusal:
+    from ..report import loads
+
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            loads(text, source)  # raises with the precise problem (truncated, invalid, ...)
+        except VmplatformError as err:
+            return Refusal(source, err.message.removeprefix(f"{source}: "))
+        return Refusal(source, "invalid JSON")
+    try:
+        kind = classify(obj, source)
+        if kind == "manifest":
+            from ..manifest import loads as manifest_loads
+
+            manifest_loads(text, source)
+            stem = Path(source.split(" (document")[0]).stem
+            return ManifestIn(stem, source, text)
+        return Incoming(source, from_json_obj(obj, source), text)
+    except VmplatformError as err:
+        return Refusal(source, err.message.removeprefix(f"{source}: "))
+
+
+def ingest(store: Store, paths: Sequence[str], labels: Iterable[str] = (), progress: bool | None = None,
+           on_refusal: Callable[[Refusal], None] | None = None) -> IngestResult:
+    """Store every report and manifest of ``paths``; refusals are collected, not raised."""
+    files = sources(paths)
+    labels = tuple(labels)
+    bar = _bar(len(files), progress)
+    refused: list[Refusal] = []
+    batch: list[Incoming] = []
+    n_reports = n_manifests = 0
+
+    def refuse(r: Refusal) -> None:
+        refused.append(r)
+        if on_refusal is not None:
+            on_refusal(r)
+
+    def flush() -> None:
+        nonlocal n_reports
+        if batch:
+            store.add_reports(batch, labels)
+            n_reports += len(batch)
+            batch.clear()
+
+    try:
+        for f in files:
+            for source, text in _texts(f):
+                item = text if isinstance(text, Refusal) else parse(source, text)
+                if isinstance(item, Refusal):
+                    refuse(item)
+                elif isinstance(item, ManifestIn):
+                    store.put_manifest(item.name, item.text)
+                    n_manifests += 1
+                else:
+                    batch.append(item)
+                    if len(batch) >= BATCH:
+                        flush()
+            if bar is not None:
+                bar.update(1)
+        flush()
+    finally:
+        if bar is not None:
+            bar.close()
+    return IngestResult(n_reports, n_manifests, tuple(refused))
+
+
+def _bar(total: int, progress: bool | None) -> "tqdm[Any] | None":
+    """A tqdm bar on stderr for long ingests (when stderr is a terminal, unless forced on or off)."""
+    if progress is False or (progress is None and (total < 200 or not sys.stderr.isatty())):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="file", desc="fleet add", file=sys.stderr, mininterval=0.2)
+

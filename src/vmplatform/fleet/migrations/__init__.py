@@ -1,0 +1,1 @@
+"""Alembic migration environment of the fleet store (run by :mod:`vmplatform.fleet.store`)."""

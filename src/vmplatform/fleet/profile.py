@@ -1,0 +1,63 @@
+"""A host's equivalence class: the status of every feature its report gives.
+
+Two hosts with the same profile get the same answer from every feature rule
+(:func:`vmplatform.support.evaluate`, :func:`vmplatform.manifest.check_manifest`),
+so the fleet asks each question once per profile and multiplies by the
+number of hosts, as Borg does with its equivalence classes. A fleet of
+100,000 hosts has a few hundred profiles at most.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from ..report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport
+
+_STATUS = {s.value: s for s in FeatureStatus}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Feature id -> status, as one host report gave them (sorted by feature id)."""
+
+    statuses: tuple[tuple[str, FeatureStatus], ...]
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.key().encode()).hexdigest()
+
+    def key(self) -> str:
+        return ",".join(f"{f}={s.value}" for f, s in self.statuses)
+
+    def supported(self) -> frozenset[str]:
+        return frozenset(f for f, s in self.statuses if s is FeatureStatus.SUPPORTED)
+
+    def status(self, feature: str) -> FeatureStatus:
+        for f, s in self.statuses:
+            if f == feature:
+                return s
+        return FeatureStatus.UNKNOWN
+
+    def to_json(self) -> str:
+        return json.dumps({f: s.value for f, s in self.statuses}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Profile":
+        obj = json.loads(text)
+        return cls(tuple(sorted((str(f), _STATUS[str(s)]) for f, s in obj.items())))
+
+    def as_report(self, hostname: str, evidence: str = "",
+                  os_release: Mapping[str, str] | None = None, kernel_release: str = "") -> HostReport:
+        """A host report with these statuses, to ask the one-host rules about the whole class."""
+        note = evidence or f"status shared by every host of feature profile {self.digest[:12]}"
+        results = tuple(FeatureResult(f, s, Evidence(check=note, outcome=s.value)) for f, s in self.statuses)
+        return HostReport(HostIdentity(hostname, kernel_release, "", "",
+                                       MappingProxyType(dict(os_release or {}))), results)
+
+
+def profile_of(report: HostReport) -> Profile:
+    return Profile(tuple(sorted((r.feature, r.status) for r in report.results)))

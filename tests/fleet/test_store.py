@@ -1,0 +1,124 @@
+"""The store on SQLite and on a real PostgreSQL: reports kept with their time, latest per host, retire,
+schema versions, bad reports refused with file and reason while the rest go in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from vmplatform.fleet.ingest import ingest
+from vmplatform.fleet.store import Store, StoreError
+from vmplatform.report import from_json_obj
+
+from .conftest import HOSTS, MANIFESTS
+
+
+def _report_text(name: str, hostname: str, probed_at: str, drop: tuple[str, ...] = ()) -> str:
+    obj = json.loads((HOSTS / f"{name}.json").read_text())
+    obj["host"]["hostname"] = hostname
+    obj["probed-at"] = probed_at
+    for f in obj["features"]:
+        if f["id"] in drop:
+            f["status"] = "unsupported"
+    return json.dumps(obj)
+
+
+def _write(tmp: Path, fname: str, text: str) -> Path:
+    p = tmp / fname
+    p.write_text(text)
+    return p
+
+
+def test_every_report_kept_latest_answers(store: Store, tmp_path: Path) -> None:
+    new = _write(tmp_path, "a-new.json", _report_text("debian13-6.12", "h1", "2026-03-01T00:00:00+00:00"))
+    old = _write(tmp_path, "b-old.json", _report_text("debian12-6.1", "h1", "2026-02-01T00:00:00+00:00"))
+    res = ingest(store, [str(new), str(old)])   # the older one arrives last
+    assert (res.reports, res.refused) == (2, ())
+    assert store.count_reports() == 2
+    h = store.host("h1")
+    assert h.kernel_release.startswith("6.12")
+    assert [r.kernel_release[:4] for r in store.history("h1")] == ["6.1.", "6.12"]
+    assert store.latest_report("h1").host.kernel_release.startswith("6.12")
+
+
+def test_bad_reports_refused_rest_go_in(store: Store, tmp_path: Path) -> None:
+    good = _write(tmp_path, "good.json", _report_text("el9-5.14", "good", "2026-01-01T00:00:00Z"))
+    full = (HOSTS / "el8-4.18.json").read_text()
+    _write(tmp_path, "cut.json", full[: len(full) // 2])
+    newer = json.loads(full)
+    newer["schema"] = "vmplatform/host-report/2"
+    _write(tmp_path, "newer.json", json.dumps(newer))
+    _write(tmp_path, "foreign.json", '{"hello": 1}')
+    refusals: list[str] = []
+    res = ingest(store, [str(good), str(tmp_path / "cut.json"), str(tmp_path / "newer.json"),
+                         str(tmp_path / "foreign.json")], on_refusal=lambda r: refusals.append(r.source))
+    assert res.reports == 1
+    reasons = {Path(r.source).name: r.reason for r in res.refused}
+    assert set(reasons) == {"cut.json", "newer.json", "foreign.json"}
+    assert "truncated JSON" in reasons["cut.json"]
+    assert "written by a newer vmplatform (host-report schema 2; this one reads schema 1)" in reasons["newer.json"]
+    assert "not a vmplatform host report or manifest" in reasons["foreign.json"]
+    assert [h.name for h in store.hosts()] == ["good"]
+
+
+def test_retire_and_return(store: Store, tmp_path: Path) -> None:
+    ingest(store, [str(_write(tmp_path, "r1.json", _report_text("el9-5.14", "r1", "2026-01-01T00:00:00Z"))),
+                   str(_write(tmp_path, "r2.json", _report_text("el9-5.14", "r2", "2026-01-01T00:00:00Z")))])
+    store.retire("r1")
+    assert [h.name for h in store.hosts()] == ["r2"]
+    assert sum(store.profile_counts().values()) == 1
+    with pytest.raises(StoreError, match="no host 'nope'"):
+        store.retire("nope")
+    # An old report arriving late does not bring a retired host back; a new one does.
+    ingest(store, [str(_write(tmp_path, "r1-old.json", _report_text("el9-5.14", "r1", "2025-01-01T00:00:00Z")))])
+    assert [h.name for h in store.hosts()] == ["r2"]
+    ingest(store, [str(_write(tmp_path, "r1-new.json", _report_text("el9-5.14", "r1", "2099-01-01T00:00:00Z")))])
+    assert [h.name for h in store.hosts()] == ["r1", "r2"]
+
+
+def test_stored_report_round_trips(store: Store) -> None:
+    ingest(store, [str(HOSTS)])
+    for f in sorted(HOSTS.glob("*.json")):
+        original = from_json_obj(json.loads(f.read_text()))
+        assert store.latest_report(original.name) == original
+
+
+def test_newer_store_refused(tmp_path: Path) -> None:
+    db = str(tmp_path / "fleet.db")
+    with Store.open(db) as s:
+        with s.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE fleet_alembic_version SET version_num = '9999'")
+    with pytest.raises(StoreError, match=r"written by a newer vmplatform \(store revision 9999"):
+        Store.open(db)
+
+
+def test_cli_add_and_platforms(tmp_path: Path) -> None:
+    db = str(tmp_path / "f.db")
+    bad = _write(tmp_path, "bad.json", "{")
+    rc, out, err = run_cli(["fleet", "add", "--db", db, str(HOSTS), str(MANIFESTS), str(bad)])
+    assert rc == 1
+    assert "added 7 report(s), 14 manifest(s)" in out and "refused 1" in out
+    assert f"refused {bad}: truncated JSON" in err
+    rc, out, err = run_cli(["fleet", "platforms", "--db", db, "--json"])
+    assert rc == 0, err
+    obj = json.loads(out)
+    assert (obj["hosts"], obj["classes"]) == (7, 4)
+    # Written by hand from the reports: the EL8 host lacks vhost-vsock-seqpacket (Linux 5.6) and the
+    # PVM guest lacks kvm-smm, so the newest platform all seven share is the 5.10 LTS.
+    assert obj["default"] == "linux-5.10"
+    counts = {p["name"]: p["hosts"] for p in obj["platforms"]}
+    assert counts["linux-5.10"] == 7 and counts["linux-6.2"] == 3 and counts["linux-5.14"] == 6
+    held = {p["name"]: p for p in obj["platforms"]}["linux-6.1"]["held-back-by"]
+    assert held == [{"hosts": 1, "examples": ["el8-4.18"],
+                     "lacks": [{"id": "vhost-vsock-seqpacket", "status": "unsupported"}]}]
+
+
+def test_cli_db_errors_are_clear(tmp_path: Path) -> None:
+    rc, _, err = run_cli(["fleet", "platforms", "--db", str(tmp_path / "empty.db")])
+    assert rc == 1 and "no live host in the fleet store" in err
+    rc, _, err = run_cli(["fleet", "platforms", "--db", "postgresql://nobody@127.0.0.1:1/none"])
+    assert rc == 1 and "cannot open the fleet store postgresql+psycopg://nobody@127.0.0.1:1/none" in err
+    assert "Traceback" not in err
