@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from ..features import Accel, Catalog, default_catalog
 from ..report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport
 
 _STATUS = {s.value: s for s in FeatureStatus}
@@ -22,16 +23,18 @@ _STATUS = {s.value: s for s in FeatureStatus}
 
 @dataclass(frozen=True)
 class Profile:
-    """Feature id -> status, as one host report gave them (sorted by feature id)."""
+    """Feature id -> status, as one host report gave them (sorted by feature id), and the host's
+    accelerator (:func:`vmplatform.support.host_accel`: KVM-only features do not count under TCG)."""
 
     statuses: tuple[tuple[str, FeatureStatus], ...]
+    accel: Accel = Accel.KVM
 
     @property
     def digest(self) -> str:
         return hashlib.sha256(self.key().encode()).hexdigest()
 
     def key(self) -> str:
-        return ",".join(f"{f}={s.value}" for f, s in self.statuses)
+        return f"accel={self.accel.value}," + ",".join(f"{f}={s.value}" for f, s in self.statuses)
 
     def supported(self) -> frozenset[str]:
         return frozenset(f for f, s in self.statuses if s is FeatureStatus.SUPPORTED)
@@ -43,12 +46,14 @@ class Profile:
         return FeatureStatus.UNKNOWN
 
     def to_json(self) -> str:
-        return json.dumps({f: s.value for f, s in self.statuses}, sort_keys=True)
+        return json.dumps({"accel": self.accel.value, "features": {f: s.value for f, s in self.statuses}},
+                          sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "Profile":
         obj = json.loads(text)
-        return cls(tuple(sorted((str(f), _STATUS[str(s)]) for f, s in obj.items())))
+        feats = obj["features"]
+        return cls(tuple(sorted((str(f), _STATUS[str(s)]) for f, s in feats.items())), Accel(obj["accel"]))
 
     def as_report(self, hostname: str, evidence: str = "",
                   os_release: Mapping[str, str] | None = None, kernel_release: str = "") -> HostReport:
@@ -59,5 +64,8 @@ class Profile:
                                        MappingProxyType(dict(os_release or {}))), results)
 
 
-def profile_of(report: HostReport) -> Profile:
-    return Profile(tuple(sorted((r.feature, r.status) for r in report.results)))
+def profile_of(report: HostReport, catalog: Catalog | None = None) -> Profile:
+    from ..support import host_accel
+
+    cat = catalog if catalog is not None else default_catalog()
+    return Profile(tuple(sorted((r.feature, r.status) for r in report.results)), host_accel(report, cat))

@@ -25,7 +25,8 @@ from ..manifest import Manifest, check_manifest
 from ..merge import common_features
 from ..platforms import PLATFORM_NAME, Platform, PlatformSet
 from ..report import FeatureStatus, HostReport
-from ..support import SupportReport, Unavailable, evaluate, _version
+from ..releases import in_upstream, kernel_version, release_of
+from ..support import SupportReport, Unavailable, evaluate
 from ..verdict import Result, Verdict
 from .profile import Profile
 
@@ -81,7 +82,7 @@ class Fleet:
     def support(self, cls: FleetClass) -> SupportReport:
         sr = self._support.get(cls.id)
         if sr is None:
-            sr = self._support[cls.id] = evaluate(cls.report, self.platforms)
+            sr = self._support[cls.id] = evaluate(cls.report, self.platforms, cls.profile.accel)
         return sr
 
     def supported_platforms(self, cls: FleetClass) -> frozenset[str]:
@@ -335,7 +336,7 @@ def history(store: "Store", platforms: PlatformSet, host: str, manifests: Mappin
         changes.append(Change(
             prev.id, cur.id, cur.probed_at, prev.kernel_release, cur.kernel_release,
             tuple(sorted(after.supported() - before.supported())), lost,
-            _version(cur.kernel_release) < _version(prev.kernel_release), tuple(broken)))
+            kernel_version(cur.kernel_release) < kernel_version(prev.kernel_release), tuple(broken)))
     return History(host, len(rows), rows[0].probed_at, tuple(changes))
 
 
@@ -406,15 +407,12 @@ def kernel_statuses(store: "Store", platforms: PlatformSet, release: str) -> tup
         prof = store.profiles([pid])[pid]
         return ({f.id: prof.status(f.id) for f in kernel_feats},
                 f"a stored report of a host running {release}")
-    running = _version(release)
+    running = kernel_version(release)
     if not running:
         raise FleetError(f"'{release}' is not a kernel release", "pass a release like 6.12.48+deb13-amd64 or 6.8.0")
-    out = {}
-    for f in kernel_feats:
-        since = _version(f.linux)
-        out[f.id] = FeatureStatus.SUPPORTED if since and since <= running else FeatureStatus.UNSUPPORTED
-    return out, f"upstream Linux {release} (no stored report of that release: features by the release that " \
-                "introduced them)"
+    out = {f.id: FeatureStatus.SUPPORTED if in_upstream(f, release_of(running), platforms.catalog)
+           else FeatureStatus.UNSUPPORTED for f in kernel_feats}
+    return out, f"upstream Linux {release} (no stored report of that release: the catalog's upstream rule)"
 
 
 def upgrade_impact(fleet: Fleet, store: "Store", group: str, release: str,
@@ -432,7 +430,7 @@ def upgrade_impact(fleet: Fleet, store: "Store", group: str, release: str,
         if c.hosts - g:
             after_pairs.append((c, c.hosts - g))
         if g:
-            new = Profile(tuple(sorted((f, statuses.get(f, s)) for f, s in c.profile.statuses)))
+            new = Profile(tuple(sorted((f, statuses.get(f, s)) for f, s in c.profile.statuses)), c.profile.accel)
             nc = FleetClass(-c.id, new, g, new.as_report(f"class-{c.id}-after", kernel_release=release))
             moved[c.id] = nc
             after_pairs.append((nc, g))
