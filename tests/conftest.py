@@ -22,6 +22,8 @@ DATA = Path(__file__).parent / "data"
 # checkout's run read a report another checkout's code wrote.
 _RUN_CACHE = tempfile.mkdtemp(prefix="vmplatform-test-cache-")
 os.environ["VMPLATFORM_RUNTIME_DIR"] = _RUN_CACHE
+# machine catalogs imported from the QEMU binary: once per test run, not per test
+os.environ["VMPLATFORM_CACHE_DIR"] = os.path.join(_RUN_CACHE, "cache")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -24,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--qemu-binary", help="QEMU to exec (default: $VMPLATFORM_QEMU, else qemu-system-x86_64)")
     p.add_argument("--host", metavar="REPORT.json", help="use this host report instead of probing")
     p.add_argument("--platform-dir", action="append", type=Path, default=[], metavar="DIR")
-    p.add_argument("--machine-catalog", type=Path, help="machine catalog (default: packaged snapshot)")
+    p.add_argument("--machine-catalog", type=Path, help="machine catalog (default: the one of the QEMU binary that runs, imported on first "
+                        "use and cached per binary version)")
     p.add_argument("--dry-run", action="store_true", help="print the QEMU argv, one argument per line; do not exec")
     p.add_argument("qemu_args", nargs="*", metavar="QEMU-ARG",
                    help="QEMU's own arguments, plus -platform NAME|FILE|help")
@@ -93,30 +94,58 @@ def parse_argv(p: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 def run(ns: argparse.Namespace) -> int:
     from ..frontend import platform_help, rewrite
     from ..platforms import load_platforms
-    from ..qemu_binary import find_qemu
+    from ..qemu_argv import is_help_request
+    from ..qemu_binary import find_qemu, machine_catalog_of
     from ..support import evaluate
-    from ._common import host_report, machine_catalog_from
+    from ._common import host_report
 
     args = list(ns.qemu_args)
     if args[:1] == ["--"]:
         args = args[1:]
     platforms = load_platforms(ns.platform_dir)
-    report = host_report(ns)
     if _platform_value(args) in ("help", "?"):
-        print(platform_help(evaluate(report, platforms)))
+        print(platform_help(evaluate(host_report(ns), platforms)))
         return 0
-    mc = machine_catalog_from(ns)
+    if is_help_request(args):
+        # -version, -machine help, -device help, ...: QEMU answers and exits; nothing to pin
+        return _exec(ns, find_qemu(ns.qemu_binary), _without_platform(args))
+    report = host_report(ns)
+    if ns.machine_catalog:
+        from ..machines import load_machine_catalog
+
+        mc = load_machine_catalog(ns.machine_catalog)
+        binary = None
+    else:
+        # the QEMU that runs decides its machine types and properties
+        binary = find_qemu(ns.qemu_binary)
+        mc = machine_catalog_of(binary)
     rw = rewrite(args, mc=mc, platforms=platforms, report=report)
     for note in rw.notes:
         print(f"vmplatform: {note}", file=sys.stderr)
+    return _exec(ns, binary or find_qemu(ns.qemu_binary), rw.argv)
+
+
+def _exec(ns: argparse.Namespace, binary: str | None, argv: list[str]) -> int:
     if ns.dry_run:
-        print("\n".join(rw.argv))
+        print("\n".join(argv))
         return 0
-    binary = find_qemu(ns.qemu_binary)
+    assert binary is not None
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(binary, [binary, *rw.argv])
+    os.execv(binary, [binary, *argv])
     return 127  # not reached
+
+
+def _without_platform(args: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in ("-platform", "--platform"):
+            skip = True
+        else:
+            out.append(a)
+    return out
 
 
 def _platform_value(args: list[str]) -> str | None:
