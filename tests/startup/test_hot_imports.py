@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.requirements import missing_root, missing_tun, skip_unless
+from tests.harness.requirements import missing_qemu, missing_root, missing_tun, skip_unless
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -72,8 +72,16 @@ def assert_none(modules: set[str], forbidden: tuple[str, ...], what: str) -> Non
 @pytest.fixture(scope="module")
 def warm() -> None:
     """Run every hot command once: caches (probe per boot, packaged data) are filled as on a live host."""
-    skip_unless(missing_root, missing_tun)
+    skip_unless(missing_root, missing_tun, missing_qemu)
     imported("cli", ["probe", "--json"])
+    # the front-end reads the machine catalog of the QEMU it runs: imported once per binary, then cached
+    imported("cli", ["qemu", "--qemu-binary", _qemu(), "-machine", "q35"])
+
+
+def _qemu() -> str:
+    from vmplatform.qemu_binary import find_qemu
+
+    return find_qemu()
 
 
 PROBE_CASES = {
@@ -96,7 +104,7 @@ def test_probe_and_query_platforms(warm: None, name: str) -> None:
     ["-machine", "q35", "-netdev", '{"type":"tap","id":"n0"}', "-device", '{"driver":"virtio-net-pci","netdev":"n0"}'],
 ])
 def test_qemu_front_end_until_exec(warm: None, argv: list[str]) -> None:
-    modules = imported("cli", ["qemu", "--qemu-binary", "/bin/true", *argv])
+    modules = imported("cli", ["qemu", "--qemu-binary", _qemu(), *argv])
     assert "vmplatform.frontend" in modules, "the front-end did not run"
     assert_none(modules, NEVER + NO_ARGPARSE + NO_XML, "vmplatform qemu (until exec)")
 
