@@ -9,12 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.compat.conftest import DOMAINS, report
+from tests.compat.conftest import DOMAINS, NETWORKS, report
 from vmplatform.analysis import analyze
 from vmplatform.errors import HostLacksFeatures
 from vmplatform.libvirt import _xml
 from vmplatform.libvirt.domain import Domain, qemu_argv, read_domain
 from vmplatform.libvirt.metadata import NAMESPACE, manifest_of, with_manifest
+from vmplatform.libvirt.network import networks_from
 from vmplatform.libvirt.pin import pin
 from vmplatform.machines import MachineCatalog
 from vmplatform.manifest import Manifest, Pin, Scope, loads
@@ -29,8 +30,12 @@ def domain_xml(interfaces: str, virt: str = "kvm", extra: str = "") -> str:
             f"machine='pc-q35-10.0'>hvm</type>\n  </os>\n  <devices>\n{interfaces}\n  </devices>\n{extra}</domain>\n")
 
 
+NETS = networks_from([str(p) for p in sorted(NETWORKS.glob("*.xml"))], system=False)
+
+
 def read(text: str, host: HostReport) -> Domain:
-    return read_domain(text, "t.xml", vhost_available=host.status("vhost-net") is FeatureStatus.SUPPORTED)[0]
+    return read_domain(text, "t.xml", vhost_available=host.status("vhost-net") is FeatureStatus.SUPPORTED,
+                       networks=NETS)[0]
 
 
 def resolve_xml(text: str, host: HostReport, mc: MachineCatalog, platforms: PlatformSet,
@@ -73,7 +78,8 @@ def test_vhost_decision_follows_libvirt(virt: str, driver: str, host: str, backe
     ("vhostuser", "foreign"), ("vdpa", "foreign"), ("null", "unsupported"),
 ])
 def test_backend_of_each_interface_type(net_type: str, backend: str) -> None:
-    xml = domain_xml(f"<interface type='{net_type}'><model type='virtio'/></interface>", "qemu")
+    source = "<source network='default'/>" if net_type == "network" else ""
+    xml = domain_xml(f"<interface type='{net_type}'>{source}<model type='virtio'/></interface>", "qemu")
     assert read(xml, report("el9-5.14")).interfaces[0].backend == backend
 
 
@@ -116,7 +122,7 @@ def test_aliases_follow_libvirt() -> None:
                      "<interface type='hostdev'><source/></interface>"
                      "<interface type='bridge'><model type='virtio'/><alias name='net3'/></interface>"
                      "<interface type='bridge'><model type='virtio'/></interface>"
-                     "<interface type='network'><model type='e1000'/></interface>")
+                     "<interface type='network'><source network='default'/><model type='e1000'/></interface>")
     ifaces = read(xml, report("el9-5.14")).interfaces
     assert [i.alias for i in ifaces] == ["ua-uplink", "hostdev0", "net3", "net4", "net5"]
     assert [i.device for i in ifaces] == ["virtio-net-pci", None, "virtio-net-pci", "virtio-net-pci", None]
@@ -145,7 +151,8 @@ def test_smm_feature_is_a_machine_property(mc: MachineCatalog, platforms: Platfo
 def pinned(path_or_text: str, host: HostReport, mc: MachineCatalog, platforms: PlatformSet,
            platform: str | None = None) -> tuple[str, Manifest]:
     text = (DOMAINS / path_or_text).read_text() if path_or_text.endswith(".xml") else path_or_text
-    dom, doc = read_domain(text, "t.xml", vhost_available=host.status("vhost-net") is FeatureStatus.SUPPORTED)
+    dom, doc = read_domain(text, "t.xml", vhost_available=host.status("vhost-net") is FeatureStatus.SUPPORTED,
+                           networks=NETS)
     rw, manifest = analyze(qemu_argv(dom), mc=mc, platforms=platforms, report=host,
                            platform=platforms.get(platform) if platform else None)
     pin(doc, dom, rw.resolution, manifest)

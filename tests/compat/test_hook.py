@@ -14,26 +14,24 @@ from pathlib import Path
 
 import pytest
 
-from tests.compat.conftest import DOMAINS, HOSTS, MANIFESTS
+from tests.compat.conftest import DOMAINS, HOSTS, MANIFESTS, NETWORKS, console_script
 from vmplatform.libvirt._xml import serialize
 from vmplatform.libvirt.domain import read_domain
+from vmplatform.libvirt.network import DIRS_ENV
 from vmplatform.libvirt.pin import pin_manifest
 from vmplatform.manifest import loads
 
-HOOK_BIN = Path(sys.executable).parent / "vmplatform-libvirt-hook"
-
-
 @pytest.fixture(scope="module")
 def hook(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not HOOK_BIN.exists():
-        pytest.skip(f"{HOOK_BIN} is not installed: run 'pip install -e .' (pyproject [project.scripts])")
     hooks = tmp_path_factory.mktemp("hooks")
-    (hooks / "qemu").symlink_to(HOOK_BIN)
+    hook_bin = console_script("vmplatform-libvirt-hook", "vmplatform.libvirt.hook", hooks)
+    (hooks / "qemu").symlink_to(hook_bin)
     return hooks / "qemu"
 
 
 def libvirt_env(report: str | None) -> dict[str, str]:
-    env = {"LC_ALL": "C", "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root")}
+    env = {"LC_ALL": "C", "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
+           DIRS_ENV: str(NETWORKS)}  # what a wrapper would set: web1's network 'default' is defined there
     if report is not None:
         env["VMPLATFORM_HOST_REPORT"] = str(HOSTS / f"{report}.json")
     return env
@@ -159,7 +157,8 @@ def _pin(domain_file: str, host: str, tmp_path: Path, *scope: str) -> str:
     from tests.conftest import run_cli
 
     out = tmp_path / f"pinned-{domain_file}"
-    rc, _, err = run_cli(["libvirt", "pin", "--host", str(HOSTS / f"{host}.json"), *scope,
+    rc, _, err = run_cli(["libvirt", "pin", "--host", str(HOSTS / f"{host}.json"), *scope, "--network-xml",
+                          str(NETWORKS / "default.xml"),
                           "--domain-xml", str(DOMAINS / domain_file), "-o", str(out)])
     assert rc == 0, err
     return out.read_text()

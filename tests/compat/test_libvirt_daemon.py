@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,13 +31,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.compat.conftest import DOMAINS, HOSTS
+from tests.compat.conftest import DOMAINS, HOSTS, console_script
 from tests.conftest import run_cli
 from vmplatform.libvirt.metadata import manifest_of
 
 pytestmark = pytest.mark.qemu
 
-HOOK_BIN = Path(sys.executable).parent / "vmplatform-libvirt-hook"
 QEMU = Path("/usr/bin/qemu-system-x86_64")  # the <emulator> of tiny-tcg.xml
 STATE_DIRS = {"run": "/run", "lib": "/var/lib/libvirt", "log": "/var/log/libvirt", "cache": "/var/cache/libvirt"}
 
@@ -66,8 +64,6 @@ def _missing() -> str | None:
                     "libvirt-clients libvirt-daemon-driver-qemu)")
     if not QEMU.exists():
         return f"{QEMU} is not installed"
-    if not HOOK_BIN.exists():
-        return f"{HOOK_BIN} is not installed: run 'pip install -e .'"
     for target in ("/etc/libvirt/hooks", "/etc/libvirt/qemu.conf", *STATE_DIRS.values()):
         if not Path(target).exists():
             return f"{target} does not exist (incomplete libvirt installation)"
@@ -85,7 +81,8 @@ def libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     (base / "qemu.conf").write_text('stdio_handler = "file"\n')
     (base / "hook.env").write_text("")
     hook = base / "hooks" / "qemu"
-    hook.write_text(f"#!/bin/sh\n. {base}/hook.env\nexec {HOOK_BIN} \"$@\"\n")
+    hook_bin = console_script("vmplatform-libvirt-hook", "vmplatform.libvirt.hook", base)
+    hook.write_text(f"#!/bin/sh\n. {base}/hook.env\nexec {hook_bin} \"$@\"\n")
     hook.chmod(0o755)
     mounts = [f"mount --bind {base}/hooks /etc/libvirt/hooks", f"mount --bind {base}/qemu.conf /etc/libvirt/qemu.conf"]
     mounts += [f"mount --bind {base}/{name} {target}" for name, target in STATE_DIRS.items()]

@@ -166,8 +166,9 @@ CASES["baseline-corpus"] = ["baseline", str(HOSTS)]
 CASES["baseline-json-el9-ubuntu2404"] = ["baseline", "--json", H("el9-5.14"), H("ubuntu2404-6.8")]
 CASES["analyze-scope-hosts-el9-ubuntu2404"] = ["analyze", "--host", H("ubuntu2404-6.8"), "--scope", "hosts", "--hosts", H("el9-5.14"), H("ubuntu2404-6.8"), "--", *Q35_NET]
 CASES["analyze-scope-anywhere-corpus-dir"] = ["analyze", "--host", H("debian13-6.12"), "--scope", "anywhere", "--hosts", str(HOSTS), "--", *Q35_NET]
-CASES["analyze-domain-xml-web1"] = ["analyze", "--host", H("ubuntu2404-6.8"), "--domain-xml", str(DOMAINS / "web1-kvm.xml")]
-CASES["libvirt-pin-web1"] = ["libvirt", "pin", "--host", H("ubuntu2404-6.8"), "--domain-xml", str(DOMAINS / "web1-kvm.xml")]
+NET_DEFAULT = str(HOSTS.parent / "networks" / "default.xml")
+CASES["analyze-domain-xml-web1"] = ["analyze", "--host", H("ubuntu2404-6.8"), "--network-xml", NET_DEFAULT, "--domain-xml", str(DOMAINS / "web1-kvm.xml")]
+CASES["libvirt-pin-web1"] = ["libvirt", "pin", "--host", H("ubuntu2404-6.8"), "--network-xml", NET_DEFAULT, "--domain-xml", str(DOMAINS / "web1-kvm.xml")]
 CASES["libvirt-pin-tiny-linux-6.1"] = ["libvirt", "pin", "--host", H("ubuntu2404-6.8"), "--platform", "linux-6.1", "--domain-xml", str(DOMAINS / "tiny-tcg.xml")]
 
 

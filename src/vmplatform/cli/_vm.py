@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from ..frontend import Rewrite
     from ..libvirt.domain import Domain
+    from ..libvirt.network import Networks
     from ..manifest import Manifest
     from ..platforms import PlatformSet
     from ..report import HostReport
@@ -31,6 +32,18 @@ def add_scope_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hosts", nargs="+", default=[], metavar="REPORT",
                    help="host reports (files, directories, - for stdin) for --scope hosts / anywhere")
     p.add_argument("--machine-catalog", type=Path, help="machine catalog (default: packaged snapshot)")
+
+
+def add_network_xml(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--network-xml", action="append", default=[], metavar="FILE",
+                   help="the definition of a libvirt network a domain's <interface type='network'> names "
+                        "('virsh net-dumpxml NAME'; repeatable); default: libvirt's files on this host")
+
+
+def domain_networks(ns: argparse.Namespace) -> "Networks":
+    from ..libvirt.network import networks_from
+
+    return networks_from(getattr(ns, "network_xml", []), system=True)
 
 
 @dataclass(frozen=True)
@@ -64,7 +77,8 @@ def analyse(ns: argparse.Namespace, platforms: "PlatformSet", report: "HostRepor
         text = _read_text(domain_xml)
         source = "<stdin>" if domain_xml == "-" else domain_xml
         domain, doc = read_domain(text, source,
-                                  vhost_available=report.status("vhost-net") is FeatureStatus.SUPPORTED)
+                                  vhost_available=report.status("vhost-net") is FeatureStatus.SUPPORTED,
+                                  networks=domain_networks(ns))
         qemu_args = qemu_argv(domain)
         for note in domain.notes:
             print(f"vmplatform: {note}", file=sys.stderr)

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 from ._common import add_host, add_platform_dir, host_report, platforms_from
-from ._vm import add_scope_arguments, analyse
+from ._vm import add_network_xml, add_scope_arguments, analyse
 
 OWN = ("--host", "--platform-dir", "--machine-catalog", "--scope", "--platform", "--hosts", "--output", "-o",
-       "--domain-xml", "--qmp")
+       "--domain-xml", "--network-xml", "--qmp")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,6 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_scope_arguments(p)
     p.add_argument("--domain-xml", metavar="FILE",
                    help="analyse a libvirt domain XML ('virsh dumpxml', or - for stdin) instead of a QEMU argv")
+    add_network_xml(p)
     p.add_argument("--qmp", metavar="SOCKET",
                    help="analyse a running QEMU through its QMP socket: the values it offers now")
     p.add_argument("--output", "-o", type=Path, help="write the manifest here (default: stdout)")

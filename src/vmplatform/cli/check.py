@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_host(p)
     add_json(p)
     add_platform_dir(p)
+    from ._vm import add_network_xml
+
+    add_network_xml(p)
     p.add_argument("--machine-catalog", type=Path,
                    help="machine catalog of the target host's QEMU, to catch changed machine types")
 
@@ -76,6 +79,8 @@ def _check_domain(ns: argparse.Namespace, report: "HostReport", platforms: "Plat
         raise UsageError(f"{source}: the domain has no vmplatform manifest in <metadata>",
                          "add one with 'vmplatform libvirt pin --domain-xml FILE'")
     mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else None
-    drift = domain_drift(xml, source, manifest, report, platforms, mc)
+    from ._vm import domain_networks
+
+    drift = domain_drift(xml, source, manifest, report, platforms, mc, domain_networks(ns))
     problems = [f"the domain XML no longer carries its pinned properties: {'; '.join(drift)}"] if drift else []
     return check_manifest(manifest, report, platforms, mc, problems)

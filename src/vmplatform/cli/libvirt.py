@@ -13,13 +13,14 @@ import sys
 from pathlib import Path
 
 from ._common import add_host, add_platform_dir, host_report, platforms_from
-from ._vm import add_scope_arguments, analyse
+from ._vm import add_network_xml, add_scope_arguments, analyse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["pin"], help="pin: write the pinned domain XML")
     p.add_argument("--domain-xml", required=True, metavar="FILE", help="the domain XML ('virsh dumpxml', - for stdin)")
     p.add_argument("--output", "-o", type=Path, help="write the pinned domain XML here (default: stdout)")
+    add_network_xml(p)
     add_host(p)
     add_platform_dir(p)
     add_scope_arguments(p)

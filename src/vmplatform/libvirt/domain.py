@@ -32,7 +32,37 @@ commits read for this module) are next to the code:
 * ``<qemu:override><qemu:device alias=..><qemu:frontend><qemu:property
   name= type= value=/>`` replaces (or, ``type='remove'``, drops) a property of
   that device's ``-device`` (docs/drvqemu.rst, libvirt >= 8.2);
-* ``<features><smm state=..>`` is ``-machine smm=..`` (docs/formatdomain.rst).
+* ``<features><smm state=..>`` is ``-machine smm=..`` (docs/formatdomain.rst);
+  a secure-boot firmware turns SMM on when ``<smm>`` is absent:
+  ``src/qemu/qemu_firmware.c`` (firmware autoselection, ``<os
+  firmware='efi'>``): a firmware descriptor with ``requires-smm`` (every x86
+  secure-boot build) sets the SMM feature on; ``src/qemu/qemu_validate.c``
+  ``qemuValidateDomainDefBoot``: a manual ``<loader secure='yes'>`` without
+  ``<smm state='on'/>`` is refused ("Secure boot requires SMM feature
+  enabled", also verified with libvirtd 11.3);
+* the NIC model: ``src/conf/domain_conf.c`` ``virDomainNetSetModelString``
+  matches libvirt's model names case-insensitively (``ViRtIo`` is
+  ``virtio``, verified with libvirtd 11.3 ``domxml-to-native``); any other
+  name is passed verbatim as the QEMU device (``<model
+  type='virtio-net-pci'/>`` is ``-device virtio-net-pci``), but only the
+  libvirt virtio models get a vnet header, vhost and the ``<driver>``
+  offload attributes (``virDomainNetIsVirtioModel``, used by
+  ``qemuInterfaceIsVnetCompatModel``, ``qemuInterfaceOpenVhostNet`` and
+  ``qemuBuildNicDevProps``): a TAP without vnet header;
+* ``<interface type='network'>`` takes the network's type
+  (:mod:`.network`): a ``<forward mode='hostdev'>`` pool is a VFIO
+  passthrough (no TAP, nothing to pin) and takes a ``hostdev<N>`` alias
+  (``qemuAssignDeviceNetAlias``); a status XML's ``<actual type=..>`` says it
+  directly;
+* ``<vsock>``: ``qemuBuildVsockDevProps`` (same commit) gives QEMU
+  ``vhost-vsock-pci`` (``-transitional`` / ``-non-transitional`` by model,
+  ``vhost-vsock-device`` on virtio-mmio, ``vhost-vsock-ccw`` on ccw) with id
+  ``vsock0`` (``qemuAssignDeviceVsockAlias``), ``guest-cid`` and a vhostfd,
+  and never ``seqpacket``: QEMU's default ``seqpacket=auto`` follows the
+  host kernel, so it is pinned like a NIC property;
+* only x86_64 domains: vmplatform's machine types and pins are those of
+  ``qemu-system-x86_64`` (libvirt takes the architecture from ``<os><type
+  arch=..>``).
 """
 
 from __future__ import annotations
@@ -46,6 +76,7 @@ from xml.dom import minidom
 
 from . import _xml
 from ._xml import QEMU_NS, DomainXmlError
+from .network import Networks
 
 TAP_TYPES = frozenset({"network", "bridge", "direct", "ethernet"})
 NO_VNET_HDR_TYPES = frozenset({"user", "server", "client", "mcast", "udp", "internal"})
@@ -61,6 +92,16 @@ VIRTIO_MODELS: Mapping[str, str] = MappingProxyType({
     "virtio": "virtio-net-pci", "virtio-transitional": "virtio-net-pci-transitional",
     "virtio-non-transitional": "virtio-net-pci-non-transitional"})
 _BY_ADDRESS = {"virtio-mmio": "virtio-net-device", "ccw": "virtio-net-ccw"}
+# libvirt's own NIC model names (src/conf/domain_conf.c virDomainNetModel), matched case-insensitively;
+# the virtio ones are in VIRTIO_MODELS, the others are given to QEMU under libvirt's lower-case name.
+LIBVIRT_NIC_MODELS = frozenset({
+    *VIRTIO_MODELS, "netfront", "rtl8139", "e1000", "e1000e", "igb", "usb-net", "spapr-vlan", "lan9118",
+    "smc91c111", "vmxnet3", "ne2k_isa", "ne2k_pci", "pcnet", "i82551", "i82557b", "i82559er"})
+VSOCK_MODELS: Mapping[str, str] = MappingProxyType({
+    "": "vhost-vsock-pci", "virtio": "vhost-vsock-pci", "virtio-transitional": "vhost-vsock-pci-transitional",
+    "virtio-non-transitional": "vhost-vsock-pci-non-transitional"})
+_VSOCK_BY_ADDRESS = {"virtio-mmio": "vhost-vsock-device", "ccw": "vhost-vsock-ccw"}
+SUPPORTED_ARCHES = frozenset({"x86_64"})
 
 
 @dataclass(frozen=True)
@@ -71,8 +112,20 @@ class Interface:
     alias: str
     net_type: str                        # <interface type=..>
     device: str | None                   # QEMU device (virtio-net-pci, ...); None: not virtio
-    backend: str                         # "tap", "tap-vhost", "none", "foreign", "unsupported"
+    backend: str                         # "tap", "tap-vhost", "tap-novnet", "none", "foreign", "hostdev",
+    #                                      "unsupported"
     props: Mapping[str, object] = field(default_factory=dict)   # -device properties the XML sets
+    network: str = ""                    # <source network=..> of a type='network' interface
+
+
+@dataclass(frozen=True)
+class Vsock:
+    """The ``<vsock>`` device (libvirt allows one)."""
+
+    alias: str
+    device: str                          # vhost-vsock-pci, ...
+    cid: int | None                      # None: <cid auto='yes'> (libvirt picks a free one at start)
+    props: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,6 +137,14 @@ class Domain:
     machine_props: Mapping[str, str] = field(default_factory=dict)
     commandline: tuple[str, ...] = ()    # <qemu:commandline> arguments
     notes: tuple[str, ...] = ()
+    vsock: Vsock | None = None
+    secure_boot: bool = False            # a secure-boot firmware: libvirt turns SMM on
+    emulator: str = ""                   # <devices><emulator>
+
+    @property
+    def aliases(self) -> frozenset[str]:
+        """The devices this XML defines (the ones a pin can be written into)."""
+        return frozenset([*(i.alias for i in self.interfaces), *([self.vsock.alias] if self.vsock else [])])
 
 
 def _switch(value: str, where: str, source: str) -> bool:
@@ -124,53 +185,89 @@ def _overrides(root: minidom.Element, source: str) -> dict[str, list[tuple[str, 
     return out
 
 
-def _aliases(ifaces: list[minidom.Element]) -> list[str]:
-    """libvirt's aliases for the interfaces (qemuAssignDeviceNetAlias)."""
-    given = []
-    for el in ifaces:
-        alias_el = _xml.element(el, "alias")
-        given.append(alias_el.getAttribute("name") if alias_el is not None else "")
+def _actual_type(el: minidom.Element, networks: Networks, source: str) -> tuple[str, str]:
+    """(the interface's real type, its network name or ""); a network nobody knows is ("network", name)."""
+    net_type = el.getAttribute("type")
+    actual = _xml.element(el, "actual")
+    if actual is not None and actual.getAttribute("type"):  # libvirt's status XML says it
+        net_type = actual.getAttribute("type")
+    if net_type != "network":
+        return net_type, ""
+    src = _xml.element(el, "source")
+    name = src.getAttribute("network") if src is not None else ""
+    if not name:
+        raise DomainXmlError(f"{source}: <interface type='network'> without <source network='...'>",
+                             "name the libvirt network the interface is on")
+    found = networks.get(name)
+    return (found.actual_type if found is not None else "network"), name
 
-    def next_index(prefix: str) -> int:
-        used = [int(a[len(prefix):]) for a in given if a.startswith(prefix) and a[len(prefix):].isdigit()]
+
+def _aliases(ifaces: list[minidom.Element], types: list[str], hostdevs: list[minidom.Element]) -> list[str]:
+    """libvirt's aliases for the interfaces (qemuAssignDeviceNetAlias, qemuAssignDeviceHostdevAlias)."""
+    def alias_of(el: minidom.Element) -> str:
+        alias_el = _xml.element(el, "alias")
+        return alias_el.getAttribute("name") if alias_el is not None else ""
+
+    given = [alias_of(el) for el in ifaces]
+    others = [alias_of(el) for el in hostdevs]  # <hostdev> elements take hostdevN aliases too
+
+    def next_index(prefix: str, pool: list[str]) -> int:
+        used = [int(a[len(prefix):]) for a in pool if a.startswith(prefix) and a[len(prefix):].isdigit()]
         return max(used) + 1 if used else 0
 
-    for i, el in enumerate(ifaces):
+    for i in range(len(ifaces)):
         if not given[i]:
-            prefix = "hostdev" if el.getAttribute("type") == "hostdev" else "net"
-            given[i] = f"{prefix}{next_index(prefix)}"
+            if types[i] == "hostdev":
+                given[i] = f"hostdev{next_index('hostdev', given + others)}"
+            else:
+                given[i] = f"net{next_index('net', given)}"
     return given
 
 
-def _device(el: minidom.Element) -> str | None:
+def _model(el: minidom.Element) -> str:
+    """The model as libvirt keeps it: its own names lower-cased, any other name verbatim."""
     model = _xml.element(el, "model")
     kind = model.getAttribute("type") if model is not None else ""
-    if kind not in VIRTIO_MODELS:
+    return kind.lower() if kind.lower() in LIBVIRT_NIC_MODELS else kind
+
+
+def _device(model: str, el: minidom.Element) -> str | None:
+    """The QEMU device of a libvirt virtio model; None for other models."""
+    if model not in VIRTIO_MODELS:
         return None
     addr = _xml.element(el, "address")
-    return _BY_ADDRESS.get(addr.getAttribute("type") if addr is not None else "", VIRTIO_MODELS[kind])
+    return _BY_ADDRESS.get(addr.getAttribute("type") if addr is not None else "", VIRTIO_MODELS[model])
 
 
-def _backend(net_type: str, driver: minidom.Element | None, accel: str, vhost_available: bool) -> str:
+def _backend(net_type: str, driver: minidom.Element | None, accel: str, vhost_available: bool,
+             virtio_model: bool) -> str:
     if net_type in FOREIGN_TYPES:
         return "foreign"
     if net_type in NO_VNET_HDR_TYPES:
         return "none"
+    if net_type == "hostdev":
+        return "hostdev"
     if net_type not in TAP_TYPES:
         return "unsupported"
+    if not virtio_model:  # qemuInterfaceIsVnetCompatModel: no IFF_VNET_HDR, no vhost
+        return "tap-novnet"
     name = driver.getAttribute("name") if driver is not None else ""
     if accel != "kvm" or name == "qemu":
         return "tap"
     return "tap-vhost" if name == "vhost" or vhost_available else "tap"
 
 
-def _interface(el: minidom.Element, index: int, alias: str, accel: str, vhost_available: bool,
-               overrides: Mapping[str, list[tuple[str, object | None]]], source: str) -> Interface:
-    net_type = el.getAttribute("type")
-    device = _device(el)
+def _interface(el: minidom.Element, index: int, alias: str, net_type: str, network: str, accel: str,
+               vhost_available: bool, overrides: Mapping[str, list[tuple[str, object | None]]],
+               source: str) -> Interface:
+    model = _model(el)
+    device = _device(model, el)
+    virtio_model = device is not None
+    if device is None and model and model not in LIBVIRT_NIC_MODELS and net_type != "hostdev":
+        device = model  # passed verbatim to QEMU (a QEMU device name such as virtio-net-pci)
     driver = _xml.element(el, "driver")
     props: dict[str, object] = {}
-    if device is not None and driver is not None:
+    if virtio_model and driver is not None:
         for attr, prop in DRIVER_ATTRS.items():
             if driver.hasAttribute(attr):
                 props[prop] = _switch(driver.getAttribute(attr), f"<driver {attr}", source)
@@ -184,11 +281,75 @@ def _interface(el: minidom.Element, index: int, alias: str, accel: str, vhost_av
             props.pop(prop, None)
         else:
             props[prop] = value
-    return Interface(index, alias, net_type, device, _backend(net_type, driver, accel, vhost_available), props)
+    backend = _backend(net_type, driver, accel, vhost_available, virtio_model)
+    return Interface(index, alias, net_type, device, backend, props, network)
 
 
-def parse_domain(doc: minidom.Document, source: str, *, vhost_available: bool) -> Domain:
-    """Read ``doc``; ``vhost_available``: the host has /dev/vhost-net (libvirt then uses it)."""
+def _vsock(devices: minidom.Element | None, overrides: Mapping[str, list[tuple[str, object | None]]],
+           source: str) -> Vsock | None:
+    found = _xml.elements(devices, "vsock") if devices is not None else []
+    if not found:
+        return None
+    if len(found) > 1:
+        raise DomainXmlError(f"{source}: {len(found)} <vsock> devices", "libvirt allows one <vsock> per domain")
+    el = found[0]
+    model = el.getAttribute("model")
+    if model not in VSOCK_MODELS:
+        raise DomainXmlError(f"{source}: <vsock model='{model}'> is not a libvirt vsock model",
+                             "libvirt knows virtio, virtio-transitional, virtio-non-transitional")
+    addr = _xml.element(el, "address")
+    device = _VSOCK_BY_ADDRESS.get(addr.getAttribute("type") if addr is not None else "", VSOCK_MODELS[model])
+    alias_el = _xml.element(el, "alias")
+    alias = (alias_el.getAttribute("name") if alias_el is not None else "") or "vsock0"
+    cid_el = _xml.element(el, "cid")
+    cid = None
+    if cid_el is not None and cid_el.getAttribute("auto") != "yes" and cid_el.getAttribute("address"):
+        try:
+            cid = int(cid_el.getAttribute("address"), 0)
+        except ValueError:
+            raise DomainXmlError(f"{source}: <vsock><cid address='{cid_el.getAttribute('address')}'> is not a number",
+                                 "give the guest CID as a number, or <cid auto='yes'/>") from None
+    props: dict[str, object] = {}
+    for prop, value in overrides.get(alias, []):
+        if value is None:
+            props.pop(prop, None)
+        else:
+            props[prop] = value
+    return Vsock(alias, device, cid, props)
+
+
+def _firmware_smm(root: minidom.Element, os_el: minidom.Element | None, machine_props: dict[str, str],
+                  source: str) -> bool:
+    """Whether the domain boots a secure-boot firmware; sets ``smm=on`` where libvirt does."""
+    if os_el is None:
+        return False
+    loader = _xml.element(os_el, "loader")
+    fw = _xml.element(os_el, "firmware")
+    wanted = {f.getAttribute("name"): f.getAttribute("enabled") for f in
+              (_xml.elements(fw, "feature") if fw is not None else [])}
+    autoselect = os_el.getAttribute("firmware") == "efi"
+    secure = (loader is not None and loader.getAttribute("secure") == "yes") or \
+        (autoselect and "yes" in (wanted.get("secure-boot"), wanted.get("enrolled-keys")))
+    if not secure:
+        return False
+    smm = machine_props.get("smm")
+    if smm == "off":
+        raise DomainXmlError(f"{source}: a secure-boot firmware with <smm state='off'/>",
+                             "libvirt refuses it (a secure-boot firmware needs SMM): remove <smm state='off'/> "
+                             "or boot a firmware without secure boot")
+    if smm is None and not autoselect:
+        raise DomainXmlError(f"{source}: <loader secure='yes'> without <smm state='on'/>",
+                             "libvirt refuses it ('Secure boot requires SMM feature enabled'): add "
+                             "<smm state='on'/> to <features>")
+    machine_props["smm"] = "on"  # qemu_firmware.c: a requires-smm firmware turns SMM on
+    return True
+
+
+def parse_domain(doc: minidom.Document, source: str, *, vhost_available: bool,
+                 networks: Networks | None = None) -> Domain:
+    """Read ``doc``; ``vhost_available``: the host has /dev/vhost-net (libvirt then uses it);
+    ``networks``: where the definitions of libvirt networks the interfaces name are found."""
+    networks = networks or Networks()
     root = _xml.root_of(doc)
     virt = root.getAttribute("type")
     accel = {"kvm": "kvm", "qemu": "tcg"}.get(virt)
@@ -199,6 +360,12 @@ def parse_domain(doc: minidom.Document, source: str, *, vhost_available: bool) -
     name = _xml.text_of(name_el).strip() if name_el is not None else ""
     os_el = _xml.element(root, "os")
     type_el = _xml.element(os_el, "type") if os_el is not None else None
+    arch = type_el.getAttribute("arch") if type_el is not None else ""
+    if arch and arch not in SUPPORTED_ARCHES:
+        raise DomainXmlError(f"{source}: architecture '{arch}' (<os><type arch='{arch}'>) is not supported: "
+                             "vmplatform knows the machine types and host-dependent properties of "
+                             "qemu-system-x86_64 only",
+                             "pin x86_64 domains; other architectures have no platform catalog yet")
     machine = type_el.getAttribute("machine") if type_el is not None else ""
     if not machine:
         raise DomainXmlError(f"{source}: the domain has no machine type (<os><type machine='...'>)",
@@ -210,13 +377,26 @@ def parse_domain(doc: minidom.Document, source: str, *, vhost_available: bool) -
     if smm is not None:
         state = smm.getAttribute("state") or "on"
         machine_props["smm"] = "on" if _switch(state, "<features><smm state", source) else "off"
+    secure_boot = _firmware_smm(root, os_el, machine_props, source)
     devices = _xml.element(root, "devices")
     elements = _xml.elements(devices, "interface") if devices is not None else []
+    hostdevs = _xml.elements(devices, "hostdev") if devices is not None else []
+    typed = [_actual_type(el, networks, source) for el in elements]
+    unknown = sorted({net for t, net in typed if t == "network"})
+    governed = [m for m in map(_model, elements) if m in VIRTIO_MODELS or (m and m not in LIBVIRT_NIC_MODELS)]
+    if unknown and governed:  # a hostdev network would also shift the aliases of the others
+        raise DomainXmlError(
+            f"{source}: libvirt network{'s' if len(unknown) > 1 else ''} {', '.join(repr(n) for n in unknown)} "
+            "unknown here: whether an interface on it is a TAP or a passed-through host device "
+            "(<forward mode='hostdev'>) depends on its definition",
+            "pass it with --network-xml FILE ('virsh net-dumpxml NAME > FILE'), or run this where libvirt "
+            "defines it (/run/libvirt/network, /etc/libvirt/qemu/networks)")
     overrides = _overrides(root, source)
     notes = []
     ifaces = []
-    for i, (el, alias) in enumerate(zip(elements, _aliases(elements))):
-        iface = _interface(el, i, alias, accel, vhost_available, overrides, source)
+    aliases = _aliases(elements, [t for t, _ in typed], hostdevs)
+    for i, (el, alias, (net_type, network)) in enumerate(zip(elements, aliases, typed)):
+        iface = _interface(el, i, alias, net_type, network, accel, vhost_available, overrides, source)
         if iface.device is not None and iface.backend == "foreign":
             notes.append(f"interface {alias} (type {iface.net_type}) decides its own features; "
                          "vmplatform does not pin them")
@@ -226,12 +406,20 @@ def parse_domain(doc: minidom.Document, source: str, *, vhost_available: bool) -
     args: list[str] = []
     for cl in _xml.elements(root, "commandline", QEMU_NS):
         args += [a.getAttribute("value") for a in _xml.elements(cl, "arg", QEMU_NS)]
-    return Domain(name, machine, accel, tuple(ifaces), machine_props, tuple(args), tuple(notes))
+    emulator_el = _xml.element(devices, "emulator") if devices is not None else None
+    emulator = _xml.text_of(emulator_el).strip() if emulator_el is not None else ""
+    return Domain(name, machine, accel, tuple(ifaces), machine_props, tuple(args), tuple(notes),
+                  _vsock(devices, overrides, source), secure_boot, emulator)
 
 
-def read_domain(text: str, source: str, *, vhost_available: bool) -> tuple[Domain, minidom.Document]:
+def read_domain(text: str, source: str, *, vhost_available: bool,
+                networks: Networks | None = None) -> tuple[Domain, minidom.Document]:
     doc = _xml.parse(text, source)
-    return parse_domain(doc, source, vhost_available=vhost_available), doc
+    return parse_domain(doc, source, vhost_available=vhost_available, networks=networks), doc
+
+
+def _device_json(props: Mapping[str, object]) -> str:
+    return json.dumps(dict(props), separators=(",", ":"))
 
 
 def qemu_argv(domain: Domain) -> list[str]:
@@ -240,15 +428,21 @@ def qemu_argv(domain: Domain) -> list[str]:
                         *(f"{k}={v}" for k, v in sorted(domain.machine_props.items()))])
     argv = ["-machine", machine]
     for iface in domain.interfaces:
-        if iface.device is None or iface.backend == "unsupported":
+        if iface.device is None or iface.backend in ("unsupported", "hostdev"):
             continue
         netdev = f"host{iface.alias}"
         if iface.backend in ("tap", "tap-vhost"):
             argv += ["-netdev", f"tap,id={netdev}" + (",vhost=on" if iface.backend == "tap-vhost" else "")]
+        elif iface.backend == "tap-novnet":
+            argv += ["-netdev", f"tap,id={netdev},vnet_hdr=off"]
         elif iface.backend == "none":
             argv += ["-netdev", f"user,id={netdev}"]
         else:
             argv += ["-netdev", f"vhost-user,id={netdev},chardev=char{iface.alias}"]
-        dev: dict[str, object] = {"driver": iface.device, "netdev": netdev, "id": iface.alias, **iface.props}
-        argv += ["-device", json.dumps(dev, separators=(",", ":"))]
+        argv += ["-device", _device_json({"driver": iface.device, "netdev": netdev, "id": iface.alias,
+                                          **iface.props})]
+    if domain.vsock is not None:
+        vs = domain.vsock
+        argv += ["-device", _device_json({"driver": vs.device, "id": vs.alias, "guest-cid": vs.cid or 3,
+                                          **vs.props})]
     return argv + list(domain.commandline)

@@ -20,6 +20,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..report import HostReport
+    from .network import Networks
 
 from ..machines import MachineCatalog
 from ..manifest import Manifest
@@ -73,14 +74,19 @@ def pin_drift(manifest: Manifest, res: Resolution) -> list[str]:
 
 
 def domain_drift(xml: str, source: str, manifest: Manifest, report: "HostReport", platforms: PlatformSet,
-                 mc: MachineCatalog | None) -> list[str]:
+                 mc: MachineCatalog | None, networks: "Networks | None" = None) -> list[str]:
     """The manifest's pins that the domain XML ``xml`` does not keep (see :func:`pin_drift`)."""
     from ..errors import VmplatformError
     from ..machines import default_machine_catalog
     from ..report import FeatureStatus
     from .domain import read_domain
 
-    domain, _ = read_domain(xml, source, vhost_available=report.status("vhost-net") is FeatureStatus.SUPPORTED)
+    from .network import Networks, system_dirs
+
+    if networks is None:  # libvirt's own files: an active network's status, else its definition
+        networks = Networks(dirs=system_dirs())
+    domain, _ = read_domain(xml, source, vhost_available=report.status("vhost-net") is FeatureStatus.SUPPORTED,
+                            networks=networks)
     if mc is None:
         mc = default_machine_catalog()
         try:

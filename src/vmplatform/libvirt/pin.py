@@ -9,7 +9,11 @@ For every pinned property of an interface:
 * where it has none (USO, ``queue_reset``, ``in_order``, ...), a QEMU
   passthrough: ``<qemu:override><qemu:device alias='net0'><qemu:frontend>
   <qemu:property name='host_uso' type='bool' value='false'/>``;
-* the machine's ``smm`` as ``<features><smm state=..>``.
+* ``<vsock>`` properties (``seqpacket``) as a ``<qemu:override>`` of ``vsock0``
+  (libvirt has no attribute for them; QEMU takes ``"seqpacket":"on"``);
+* the machine's ``smm`` as ``<features><smm state=..>`` - never for a
+  secure-boot firmware, where libvirt itself turns SMM on (the resolution
+  then carries ``smm=on`` as the domain's own value, left alone).
 
 Values the domain already sets itself (``user-device`` layer) are left alone.
 The manifest goes into ``<metadata>`` (:mod:`vmplatform.libvirt.metadata`).
@@ -34,6 +38,9 @@ _LIBVIRT_ATTR: Mapping[str, tuple[str, str]] = {
     **{prop: ("guest", attr) for attr, prop in GUEST_ATTRS.items()},
     **{prop: ("", attr) for attr, prop in DRIVER_ATTRS.items()},
 }
+# OnOffAuto properties: QEMU's JSON -device takes "on"/"off" strings for them, not booleans
+# (qemu hw/virtio/vhost-vsock-common.c: DEFINE_PROP_ON_OFF_AUTO("seqpacket", ...), qemu-10.0.2).
+_ON_OFF_AUTO = frozenset({"seqpacket"})
 # Machine properties libvirt expresses in <features>.
 _MACHINE_FEATURES = {"smm"}
 
@@ -62,7 +69,7 @@ def _override(root: minidom.Element, alias: str, prop: str, value: str) -> None:
     device = _xml.ensure(override, "device", QEMU_NS, f"{q}:device", {"alias": alias})
     frontend = _xml.ensure(device, "frontend", QEMU_NS, f"{q}:frontend")
     el = _xml.ensure(frontend, "property", QEMU_NS, f"{q}:property", {"name": prop})
-    if value in ("on", "off"):
+    if value in ("on", "off") and prop not in _ON_OFF_AUTO:
         el.setAttribute("type", "bool")
         el.setAttribute("value", "true" if value == "on" else "false")
     else:
@@ -88,6 +95,7 @@ def _write(doc: minidom.Document, domain: Domain, pins: Iterable[tuple[str, str,
     devices = _xml.element(root, "devices")
     elements = _xml.elements(devices, "interface") if devices is not None else []
     by_alias = {i.alias: elements[i.index] for i in domain.interfaces}
+    vsock = domain.vsock.alias if domain.vsock is not None else None
     notes = []
     for device, device_type, prop, value in pins:
         if device == "machine":
@@ -95,6 +103,9 @@ def _write(doc: minidom.Document, domain: Domain, pins: Iterable[tuple[str, str,
                 _machine_feature(root, prop, value)
             else:
                 notes.append(f"machine property {prop}={value} has no libvirt element; not pinned")
+            continue
+        if device == vsock:  # <vsock> has no attribute for seqpacket: always an override
+            _override(root, device, prop, value)
             continue
         iface_el = by_alias.get(device)
         if iface_el is None:  # a device from <qemu:commandline>: pin it there yourself
@@ -123,7 +134,7 @@ def pin_manifest(doc: minidom.Document, domain: Domain, manifest: Manifest) -> l
     The way back for a domain whose XML lost its pins (:mod:`vmplatform.libvirt.drift`):
     the values are the manifest's, so the guest ABI stays the one it was created with.
     """
-    in_xml = {"machine", *(i.alias for i in domain.interfaces)}  # user-set values of these may have been lost too
+    in_xml = {"machine", *domain.aliases}  # user-set values of these may have been lost too
     notes = _write(doc, domain, ((p.device, p.device_type, p.property, p.value) for p in manifest.pins
                                  if p.source != Layer.USER_DEVICE.value or p.device in in_xml))
     write_manifest(doc, manifest)
