@@ -160,9 +160,9 @@ def test_secure_boot_firmware_turns_smm_on(mc: MachineCatalog, platforms: Platfo
     xml = dom("<interface type='ethernet'><model type='virtio'/></interface>", **SECURE_AUTO)
     d = read(xml)
     assert d.secure_boot and dict(d.machine_props) == {"smm": "on"}
-    # linux-6.1 does not promise kvm-smm: without the rule, pin would write smm=off and the firmware would
+    # linux-3.8 does not promise kvm-smm (Linux 4.2): without the rule, pin would write smm=off and the firmware would
     # not boot (libvirt refuses SMM off for a requires-smm firmware)
-    out, manifest, _ = pinned(xml, report("ubuntu2404-6.8"), mc, platforms, "linux-6.1")
+    out, manifest, _ = pinned(xml, report("ubuntu2404-6.8"), mc, platforms, "linux-3.8")
     assert "<smm" not in out
     assert [(p.property, p.value, p.source) for p in manifest.pins if p.device == "machine"] == \
         [("smm", "on", "user-device")]
@@ -172,7 +172,7 @@ def test_secure_boot_firmware_turns_smm_on(mc: MachineCatalog, platforms: Platfo
 def test_without_secure_boot_the_platform_still_decides_smm(mc: MachineCatalog, platforms: PlatformSet) -> None:
     xml = dom("<interface type='ethernet'><model type='virtio'/></interface>", os_attrs=" firmware='efi'",
               os_extra="<firmware><feature enabled='no' name='secure-boot'/></firmware>")
-    out, _, d = pinned(xml, report("ubuntu2404-6.8"), mc, platforms, "linux-6.1")
+    out, _, d = pinned(xml, report("ubuntu2404-6.8"), mc, platforms, "linux-3.8")
     assert not d.secure_boot and '<smm state="off"/>' in out
 
 
@@ -209,3 +209,13 @@ def test_non_x86_64_is_refused_naming_the_architecture(tmp_path: pytest.TempPath
                           "supported: vmplatform knows the machine types and host-dependent properties of "
                           "qemu-system-x86_64 only\n")
     assert "Traceback" not in err and "unknown machine" not in err
+
+
+def test_secure_boot_domain_on_a_host_without_smm_is_refused(mc: MachineCatalog, platforms: PlatformSet) -> None:
+    """A KVM without SMM (PVM here) cannot run the firmware: refused naming kvm-smm, not pinned smm=off."""
+    from vmplatform.errors import HostLacksFeatures
+
+    xml = dom("<interface type='ethernet'><model type='virtio'/></interface>", **SECURE_AUTO)
+    with pytest.raises(HostLacksFeatures) as exc:
+        pinned(xml, report("vm-debian12-6.18-pvm"), mc, platforms, "linux-3.8")
+    assert [m.feature for m in exc.value.missing] == ["kvm-smm"]
