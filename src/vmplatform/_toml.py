@@ -28,41 +28,89 @@ if TYPE_CHECKING:
 def load(path: Path) -> "Table":
     """Parse ``path``; a syntax error becomes a DataFileError with its line.
 
-    tomllib is pure Python and costs milliseconds per file on every CLI run,
-    so a parsed file is cached as JSON (keyed by path, size and mtime) under
-    the user's cache directory; the cache is only an accelerator.
+    tomllib is pure Python and costs milliseconds per file on every CLI run.
+    The packaged data files are therefore compiled to JSON when the package is
+    installed (:func:`compile_packaged`, run by scripts/setup-host); a compiled
+    file is used only while it matches its source's size and checksum, so an
+    edited source is always read itself. Files from outside the package are
+    always parsed, and nothing is ever written at run time.
     """
     try:
-        st = path.stat()
+        raw = path.read_bytes()
     except OSError as err:
         raise DataFileError(str(path), "", f"cannot read: {err.strerror}") from err
-    key = f"{zlib.crc32(str(path.resolve()).encode()):08x}-{st.st_size}-{st.st_mtime_ns}-{st.st_ctime_ns}"
-    cached = _cache_read(key)
-    if cached is not None:
-        return Table(cached, str(path), "", None)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise DataFileError(str(path), "", f"cannot read: {err.strerror}") from err
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise DataFileError(str(path), "", "not UTF-8 text") from err
+    compiled = _read_compiled(path, raw)
+    if compiled is not None:
+        return Table(compiled, str(path), "", text)
+    return Table(_parse(text, str(path)), str(path), "", text)
+
+
+def _parse(text: str, where: str) -> dict[str, Any]:
     import tomllib
 
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         m = _LINE_COL.search(str(err))
         line = int(m.group(1)) if m else None
         problem = _LINE_COL.sub("", str(err)).strip()
-        raise DataFileError(str(path), "", f"TOML syntax error: {problem}", line=line) from err
-    _cache_write(key, data)
-    return Table(data, str(path), "", text)
+        raise DataFileError(where, "", f"TOML syntax error: {problem}", line=line) from err
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("VMPLATFORM_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME") \
-        or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "vmplatform"
+# -- packaged data, compiled at install time -----------------------------------
+COMPILED_DIR = DATA_DIR / "compiled"
+
+
+def _compiled_path(path: Path) -> Path | None:
+    try:
+        rel = path.resolve().relative_to(DATA_DIR.resolve())
+    except ValueError:
+        return None  # not a packaged file
+    return COMPILED_DIR / (str(rel).replace(os.sep, "__") + ".json")
+
+
+def _stamp(raw: bytes) -> str:
+    return f"{len(raw)}-{zlib.crc32(raw):08x}"
+
+
+def _read_compiled(path: Path, raw: bytes) -> dict[str, Any] | None:
+    target = _compiled_path(path)
+    if target is None:
+        return None
+    try:
+        with open(target, encoding="utf-8") as fh:
+            obj = json.load(fh, object_hook=_decode)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(obj, dict) or obj.get("source") != _stamp(raw) or not isinstance(obj.get("data"), dict):
+        return None
+    data: dict[str, Any] = obj["data"]
+    return data
+
+
+def packaged_sources() -> list[Path]:
+    return sorted(DATA_DIR.rglob("*.toml"))
+
+
+def compile_packaged() -> list[Path]:
+    """Compile every packaged TOML file to JSON next to it (install time); returns what was written."""
+    COMPILED_DIR.mkdir(exist_ok=True)
+    written = []
+    for src in packaged_sources():
+        raw = src.read_bytes()
+        data = _parse(raw.decode("utf-8"), str(src))
+        target = _compiled_path(src)
+        assert target is not None
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"source": _stamp(raw), "data": data}, default=_encode),
+                       encoding="utf-8")
+        os.replace(tmp, target)
+        written.append(target)
+    return written
 
 
 def _encode(value: object) -> object:
@@ -70,7 +118,7 @@ def _encode(value: object) -> object:
         return {"__date__": value.isoformat()}
     if isinstance(value, datetime.datetime):
         return {"__datetime__": value.isoformat()}
-    raise TypeError(f"cannot cache {type(value).__name__}")
+    raise TypeError(f"cannot encode {type(value).__name__}")
 
 
 def _decode(obj: dict[str, Any]) -> object:
@@ -80,26 +128,6 @@ def _decode(obj: dict[str, Any]) -> object:
         if "__datetime__" in obj:
             return datetime.datetime.fromisoformat(obj["__datetime__"])
     return obj
-
-
-def _cache_read(key: str) -> dict[str, Any] | None:
-    try:
-        with open(_cache_dir() / f"toml-{key}.json", encoding="utf-8") as fh:
-            data = json.load(fh, object_hook=_decode)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _cache_write(key: str, data: dict[str, Any]) -> None:
-    try:
-        d = _cache_dir()
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / f".toml-{key}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(data, default=_encode), encoding="utf-8")
-        os.replace(tmp, d / f"toml-{key}.json")
-    except (OSError, TypeError):
-        pass  # a read-only home or an odd value only costs speed
 
 
 class Table:
@@ -208,3 +236,8 @@ class Table:
         for k in sub.keys():
             out[k] = sub.text(k)
         return out
+
+
+if __name__ == "__main__":
+    for written in compile_packaged():
+        print(written)
