@@ -136,7 +136,7 @@ def parse(source: str, text: str) -> Incoming | ManifestIn | Refusal:
 
 
 def ingest(store: Store, paths: Sequence[str], labels: Iterable[str] = (), progress: bool | None = None,
-           on_refusal: Callable[[Refusal], None] | None = None) -> IngestResult:
+           on_refusal: Callable[[Refusal], None] | None = None, batch_size: int = BATCH) -> IngestResult:
     """Store every report and manifest of ``paths``; refusals are collected, not raised."""
     files = sources(paths)
     labels = tuple(labels)
@@ -168,7 +168,7 @@ def ingest(store: Store, paths: Sequence[str], labels: Iterable[str] = (), progr
                     n_manifests += 1
                 else:
                     batch.append(item)
-                    if len(batch) >= BATCH:
+                    if len(batch) >= batch_size:
                         flush()
             if bar is not None:
                 bar.update(1)

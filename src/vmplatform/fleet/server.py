@@ -44,6 +44,7 @@ def make_app(store: Store) -> "Starlette":
     require("starlette")
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
@@ -76,8 +77,13 @@ def make_app(store: Store) -> "Starlette":
     async def health(_request: "Request") -> "JSONResponse":
         return JSONResponse({"status": "ok"})
 
+    async def http_error(_request: "Request", exc: Exception) -> "JSONResponse":
+        status = getattr(exc, "status_code", 500)
+        return _error(status, "HTTPError", f"{getattr(exc, 'detail', 'error')}: POST a report to /v1/reports")
+
     return Starlette(routes=[Route("/v1/reports", post_report, methods=["POST"]),
-                             Route("/v1/health", health, methods=["GET"])])
+                             Route("/v1/health", health, methods=["GET"])],
+                     exception_handlers={HTTPException: http_error})
 
 
 def _parse(body: bytes) -> Incoming | str:
