@@ -72,6 +72,8 @@ class GovernedProperty:
     qemu: str
     source: str
     virtio_bit: int | None = None
+    host_default: str | None = None   # a value meaning "take it from the host" (virtio-iommu granule=host)
+    needs_feature: bool = True        # False: every value runs on every host (QEMU at most warns)
 
     @builtins.property
     def key(self) -> str:
@@ -187,14 +189,19 @@ def _parse_feature(t: _toml.Table) -> HostFeature:
     probe = ProbeSpec(method, MappingProxyType(args), pt.text("source", ""))
     governs = []
     for g in t.tables("governs"):
-        g.check_keys({"driver", "property", "present", "absent", "virtio-bit", "qemu", "source", "notes"})
+        g.check_keys({"driver", "property", "present", "absent", "virtio-bit", "qemu", "source", "notes",
+                      "host-default", "needs-feature"})
+        needs = g.data.get("needs-feature", True)
+        if not isinstance(needs, bool):
+            raise g.error("needs-feature", "'needs-feature' must be true or false")
         bit = g.opt_int("virtio-bit")
         if bit is not None and not 0 <= bit < 128:
             raise g.error("virtio-bit", f"virtio-bit {bit} is outside 0..127")
         governs.append(GovernedProperty(
             driver=g.text("driver"), property=g.text("property"),
             present=_value(g, "present"), absent=_value(g, "absent"),
-            qemu=g.text("qemu", ""), source=g.text("source", ""), virtio_bit=bit))
+            qemu=g.text("qemu", ""), source=g.text("source", ""), virtio_bit=bit,
+            host_default=g.text("host-default") if "host-default" in g.data else None, needs_feature=needs))
     gaps = []
     for g in t.tables("gap"):
         g.check_keys({"since", "until", "source"})

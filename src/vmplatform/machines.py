@@ -218,9 +218,10 @@ def proxy_backend(qom_type: str, parents: Mapping[str, str]) -> str:
     """
     for suffix in _PROXY_SUFFIXES:
         if qom_type.endswith(suffix):
-            cand = qom_type[: -len(suffix)] + "-device"
-            if cand in parents:
-                return cand
+            base = qom_type[: -len(suffix)]
+            for cand in (base + "-device", base):  # virtio-mem-pci proxies "virtio-mem" (no -device)
+                if cand in parents:
+                    return cand
     return qom_type
 
 

@@ -130,7 +130,7 @@ def _applies(feat: HostFeature, dev: Device | None, accel: str) -> bool | None:
 
 
 def _host_dependent(value: str, gp: GovernedProperty) -> bool:
-    return value != gp.absent
+    return value != gp.absent or value == gp.host_default
 
 
 def resolve(mc: MachineCatalog, platforms: PlatformSet, config: VmConfig,
@@ -190,7 +190,8 @@ def _resolve_one(mc: MachineCatalog, machine: MachineType, config: VmConfig, pla
     elif gp.property in dev.props:
         value = normalize_value(dev.props[gp.property])
         steps.append(Step(Layer.USER_DEVICE, value, f"set on -device {dev.type}"))
-    needs = value != gp.absent  # opt-in properties have present == absent: any other value needs it
+    # opt-in properties have present == absent: any other value needs it (unless every value runs anywhere)
+    needs = value != gp.absent and gp.needs_feature
     return ResolvedProperty(dev_id, qom_type, mc.backend_type(qom_type) if dev is not None else "machine",
                             gp.property, value, steps[-1].layer, feat.id, needs, tuple(steps))
 
