@@ -71,15 +71,20 @@ class Release:
         return f"linux-{self.version}"
 
 
+def introduced_by(feature: HostFeature, release: Version) -> bool:
+    """Whether upstream ``release`` has ``feature`` by its history alone: introduced, and not in a gap."""
+    if feature.linux and kernel_version(feature.linux) > release:
+        return False
+    return not any(kernel_version(g.since) <= release < kernel_version(g.until) for g in feature.gaps)
+
+
 def in_upstream(feature: HostFeature, release: Version, catalog: Catalog) -> bool:
     """Whether an x86_64 build of ``release`` with Kconfig defaults has ``feature`` (module docstring)."""
     if feature.category is Category.OPTIONAL and not feature.upstream_default:
         return False
     if not catalog.decides_properties(feature.id):
         return False
-    if feature.linux and kernel_version(feature.linux) > release:
-        return False
-    return not any(kernel_version(g.since) <= release < kernel_version(g.until) for g in feature.gaps)
+    return introduced_by(feature, release)
 
 
 def upstream_features(catalog: Catalog, release: Version) -> frozenset[str]:

@@ -189,15 +189,44 @@ class _Devices:
     """Per-run cache: each device node is opened at most once."""
 
     vhost: dict[str, tuple[int | None, OSError | None]] = field(default_factory=dict)
+    absent: dict[str, tuple[bool, str]] = field(default_factory=dict)  # device -> (module built, why absent)
+    loaded: dict[str, str] = field(default_factory=dict)               # device -> how its module was loaded
     kvm_fd: int | None = None
     kvm_err: OSError | None = None
     vm_fd: int | None = None
     vm_err: OSError | None = None
 
+    def _open(self, device: str) -> int:
+        """Open ``device`` as QEMU does; load its module the way that open would (see modules.py)."""
+        try:
+            return os.open(device, os.O_RDWR | os.O_CLOEXEC)
+        except OSError as err:
+            if not _device_missing(err):
+                raise
+            from . import modules
+
+            entry = modules.devname(os.path.basename(device))
+            if entry is None:
+                where = ("" if modules.has_module_index()
+                         else " (no modules.devname for this kernel either)")
+                self.absent[device] = (False, f"{device} does not exist and no module of this kernel provides "
+                                              f"it{where}: not built")
+                raise
+            if err.errno != errno_mod.ENOENT:  # the node exists: opening it already tried the autoload
+                self.absent[device] = (True, f"module {entry.module} not loaded (opening {device} did not load "
+                                             f"it: {_errname(err.errno)})")
+                raise
+            result = modules.autoload(device, entry)
+            if not result.loaded:
+                self.absent[device] = (True, result.detail)
+                raise
+            self.loaded[device] = result.detail
+            return os.open(device, os.O_RDWR | os.O_CLOEXEC)
+
     def vhost_features(self, device: str) -> tuple[int | None, OSError | None]:
         if device not in self.vhost:
             try:
-                fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+                fd = self._open(device)
             except OSError as err:
                 self.vhost[device] = (None, err)
             else:
@@ -251,17 +280,27 @@ def _probe_vhost(dev: _Devices, f: HostFeature) -> _Result:
     feats, err = dev.vhost_features(device)
     check = f"open({device}) + VHOST_GET_FEATURES"
     if err is not None:
+        absent = dev.absent.get(device)
+        if absent is not None:
+            built, why = absent
+            name = os.path.basename(device)
+            if bit is not None:  # the kernel's answer for this bit cannot be read without the device
+                state = "not loaded" if built else "absent"
+                return _unknown(check, _errname(err.errno), f"{name} {state}: {why}", err.errno)
+            if built:
+                return _unknown(check, _errname(err.errno), f"{name} not loaded: {why}", err.errno)
+            return _no(check, _errname(err.errno), why, err.errno)
         if _device_missing(err):
-            return _no(check, _errname(err.errno), f"{device} does not exist (module not loaded or not built)",
-                       err.errno)
+            return _no(check, _errname(err.errno), f"{device} does not exist", err.errno)
         return _unknown(check, _errname(err.errno), err.strerror or str(err), err.errno)
     assert feats is not None
+    note = f"; {dev.loaded[device]}" if device in dev.loaded else ""
     if bit is None:
-        return _ok(check, f"0x{feats:x}")
+        return _ok(check, f"0x{feats:x}", note[2:])
     assert isinstance(bit, int)
     if feats >> bit & 1:
-        return _ok(check, f"0x{feats:x}", f"bit {bit} set")
-    return _no(check, f"0x{feats:x}", f"bit {bit} not offered by the kernel's vhost driver")
+        return _ok(check, f"0x{feats:x}", f"bit {bit} set{note}")
+    return _no(check, f"0x{feats:x}", f"bit {bit} not offered by the kernel's vhost driver{note}")
 
 
 def _probe_kvm(dev: _Devices, f: HostFeature, on_vm: bool) -> _Result:
