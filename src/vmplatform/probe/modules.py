@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +69,9 @@ class Autoload:
 
 def autoload(device: str, entry: DevName) -> Autoload:
     """Open a private char node MAJ:MIN once, as opening the static /dev node would (needs CAP_MKNOD)."""
+    import shutil  # only when a node is missing: keeps 'probe' start-up lean
+    import tempfile
+
     if os.geteuid() != 0:
         return Autoload(False, False, f"module {entry.module} not loaded, and creating a node to autoload it "
                                       "needs root (or: modprobe " + entry.module + ")")
