@@ -59,6 +59,8 @@ def _parse(text: str, where: str) -> dict[str, Any]:
         line = int(m.group(1)) if m else None
         problem = _LINE_COL.sub("", str(err)).strip()
         raise DataFileError(where, "", f"TOML syntax error: {problem}", line=line) from err
+    except RecursionError as err:  # tomllib recurses per nested array or inline table
+        raise DataFileError(where, "", "TOML syntax error: arrays or tables nested too deeply to be read") from err
 
 
 # -- packaged data, compiled at install time -----------------------------------

@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import _jsontext
 from .errors import UsageError
 from .machines import MachineCatalog
 from .resolve import Device
@@ -107,9 +108,9 @@ def is_json(value: str) -> bool:
 
 def _json_obj(option: str, value: str, key: str | None) -> dict[str, object]:
     try:
-        obj = json.loads(value)
+        obj = _jsontext.loads(value)
     except json.JSONDecodeError as err:
-        raise UsageError(f"{option} {value}: invalid JSON ({err.msg} at column {err.colno})",
+        raise UsageError(f"{option} {value[:200]}: invalid JSON ({err.msg} at column {err.colno})",
                          f"write {option} as key=value or as one JSON object") from err
     if not isinstance(obj, dict) or (key is not None and not isinstance(obj.get(key), str)):
         raise UsageError(f"{option} {value}: the JSON form needs an object with '{key}'")

@@ -16,6 +16,7 @@ from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import _jsontext
 from ..errors import HostReportError, VmplatformError
 from ..report import SCHEMA as REPORT_SCHEMA
 from ..report import from_json_obj
@@ -115,7 +116,7 @@ def parse(source: str, text: str) -> Incoming | ManifestIn | Refusal:
     from ..report import loads
 
     try:
-        obj = json.loads(text)
+        obj = _jsontext.loads(text)
     except json.JSONDecodeError:
         try:
             loads(text, source)  # raises with the precise problem (truncated, invalid, ...)
