@@ -1,13 +1,16 @@
-"""A running QEMU, read over QMP: its negotiated features, and its VM as an argv.
+"""A running QEMU, read over QMP: its offered features, and its VM as an argv.
 
-* :func:`check_running_vm`: only negotiated bits must be loadable on the
-  destination (QEMU refuses a migration stream whose guest features the
-  destination does not offer), so a VM whose guest never negotiated USO can
-  move to a host without it even if the source offered USO.
+* :func:`check_running_vm`: every feature QEMU *offers* the guest must be on
+  the destination. Negotiated bits are what the migration stream carries
+  today, but a rebooted guest negotiates whatever is offered, so a VM that
+  offers USO needs USO wherever it runs next (DESIGN: "offered, not
+  negotiated, decides"). The platform the VM records must be supported by
+  the destination host too: the destination starts with it explicitly.
 * :func:`running_vm_argv`: the VM as the QEMU argv that would reproduce its
-  guest ABI (machine type, accelerator, each virtio-net NIC with its backend
-  and the *effective* value of every governed property: what QEMU offers now,
-  not what was configured and silently cleared), for ``analyze --qmp``.
+  guest ABI (machine type, accelerator, the recorded platform, each
+  virtio-net NIC with its backend and the *effective* value of every
+  governed property: what QEMU offers now, not what was configured and
+  silently cleared), for ``analyze --qmp``.
 """
 
 from __future__ import annotations
@@ -58,37 +61,76 @@ async def _with_client(socket: str, fn: Any) -> Any:
 
 # -- negotiated features --------------------------------------------------------
 
-async def _dependencies(client: "QMPClient", catalog: Catalog) -> list[dict[str, Any]]:
-    from .qmp.local import DependencyReader
+def _executor(client: "QMPClient") -> Any:
+    """``client.execute`` with QMP errors as LocalCommandError (what the shared readers expect)."""
+    from qemu.qmp import ExecuteError
+
+    from .qmp.local import LocalCommandError
 
     async def execute(cmd: str, args: Any) -> Any:
-        return await client.execute(cmd, args)
+        try:
+            return await client.execute(cmd, args)
+        except ExecuteError as err:
+            raise LocalCommandError(str(err.error.error.desc), str(err.error_class)) from None
 
-    return await DependencyReader(catalog).read(execute)
+    return execute
+
+
+async def _dependencies(client: "QMPClient", catalog: Catalog) -> tuple[str | None, list[dict[str, Any]]]:
+    from .platform_record import read_recorded_platform
+    from .qmp.local import DependencyReader
+
+    execute = _executor(client)
+    return await read_recorded_platform(execute), await DependencyReader(catalog).read(execute)
 
 
 def check_running_vm(socket: str, report: HostReport, platforms: PlatformSet) -> Verdict:
-    devices: list[dict[str, Any]] = asyncio.run(
-        _with_client(socket, lambda c: _dependencies(c, platforms.catalog)))
+    """Can ``report``'s host receive the running VM: its offered features and its platform."""
+    from .support import missing_features
+
+    platform, devices = asyncio.run(_with_client(socket, lambda c: _dependencies(c, platforms.catalog)))
     required: dict[str, str] = {}
-    relevant: set[str] = set()
     for dev in devices:
-        relevant |= set(dev["offered-features"])
-        for f in dev["negotiated-features"]:
-            required.setdefault(f, f"the guest of virtio-net {dev['path']} (negotiated)")
-    return judge(required, relevant, report, platforms, subject="this running VM")
+        negotiated = set(dev["negotiated-features"])
+        for f in dev["offered-features"]:
+            state = "offered, negotiated by the guest" if f in negotiated else "offered to the guest"
+            required.setdefault(f, f"virtio-net {dev['path']} ({state})")
+    problems = []
+    subject = "this running VM"
+    if platform is not None:
+        subject += f" (platform {platform})"
+        if platform in platforms:
+            lacks = missing_features(platforms.get(platform), report, platforms.catalog)
+            if lacks:
+                problems.append(f"host {report.name} does not support platform {platform}, which the VM runs "
+                                f"(lacks {', '.join(u.feature for u in lacks)}): its destination must start with "
+                                f"-platform {platform}")
+        else:
+            problems.append(f"the VM runs platform {platform}, which is not defined here: pass --platform-dir")
+    return judge(required, required, report, platforms, problems, subject=subject)
 
 
 # -- the VM as an argv ------------------------------------------------------------
 
 async def _argv(client: "QMPClient", catalog: Catalog) -> list[str]:
-    ex = client.execute
+    from .platform_record import read_recorded_platform
+    from .qmp.local import NO_VIRTIO_DEVICES, LocalCommandError
+
+    ex = _executor(client)
     machine = str(await ex("qom-get", {"path": "/machine", "property": "type"})).removesuffix("-machine")
-    kvm: Any = await ex("query-kvm")
+    kvm: Any = await ex("query-kvm", None)
     info = str(await ex("human-monitor-command", {"command-line": "info network"}))
     netdev_types = {m.group(1).strip(): m.group(2) for m in _INFO_NETWORK.finditer(info)}
-    devices: Any = await ex("x-query-virtio")
+    try:
+        devices: Any = await ex("x-query-virtio", None)
+    except LocalCommandError as err:
+        if err.desc != NO_VIRTIO_DEVICES:
+            raise QemuError(f"x-query-virtio failed: {err.desc}") from None
+        devices = []
     argv = ["-machine", machine, "-accel", "kvm" if kvm.get("enabled") else "tcg"]
+    platform = await read_recorded_platform(ex)
+    if platform is not None:
+        argv += ["-platform", platform]
     governed = [gp for f in catalog for gp in f.governs if gp.driver in ("virtio-net-device", "virtio-device")]
     for dev in devices:
         if dev.get("name") != "virtio-net":

@@ -9,9 +9,10 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,7 +45,9 @@ class Qemu:
     every event.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, args: Sequence[str] = QEMU_ARGS, *, launcher: Sequence[str] | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
+        """``launcher`` replaces the binary (e.g. ``vmplatform qemu ...``, which execs QEMU)."""
         binary = paths.qemu_binary()
         assert binary is not None
         self.dir = Path(tempfile.mkdtemp(prefix="vmplatform-qmp-test-"))
@@ -52,11 +55,13 @@ class Qemu:
         self.direct = str(self.dir / "qemu-b.sock")
         self.listen = str(self.dir / "endpoint.sock")
         self.stderr_path = self.dir / "qemu.stderr"
-        argv = [binary, *QEMU_ARGS, "-qmp", f"unix:{self.upstream},server=on,wait=off",
+        argv = [*(launcher if launcher is not None else [binary]), *args,
+                "-qmp", f"unix:{self.upstream},server=on,wait=off",
                 "-qmp", f"unix:{self.direct},server=on,wait=off"]
         with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-        if not wait_listening([self.upstream, self.direct], 20, lambda: self.proc.poll() is None):
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                         env=dict(env) if env is not None else None)
+        if not wait_listening([self.upstream, self.direct], 30, lambda: self.proc.poll() is None):
             self.close()
             raise RuntimeError(f"QEMU did not start: {self.stderr()}")
 
@@ -137,3 +142,18 @@ class RawClient:
         self.writer.close()
         with contextlib.suppress(OSError):
             await self.writer.wait_closed()
+
+
+def front_end(*options: str) -> list[str]:
+    """``vmplatform qemu`` (this interpreter) in place of the QEMU binary; it execs QEMU."""
+    binary = paths.qemu_binary()
+    assert binary is not None
+    return [sys.executable, "-m", "vmplatform", "qemu", "--qemu-binary", binary, *options]
+
+
+def vmplatform(*args: str, env: Mapping[str, str] | None = None,
+               timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """The ``vmplatform`` CLI as a process (never raises on its exit status)."""
+    return subprocess.run([sys.executable, "-m", "vmplatform", *args], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout, check=False,
+                          env=dict(env) if env is not None else None)

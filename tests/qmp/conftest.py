@@ -32,9 +32,14 @@ def local(host_report: HostReport) -> LocalCommands:
     return LocalCommands(evaluate(host_report, platforms), platforms.catalog, PLATFORM)
 
 
+def skip_qemu() -> None:
+    """Skip unless a TAP-backed real QEMU and qemu.qmp can run here."""
+    skip_unless(missing_root, missing_tun, missing_qemu, missing_qmp_library)
+
+
 @pytest.fixture()
 def qemu() -> Iterator[Qemu]:
-    skip_unless(missing_root, missing_tun, missing_qemu, missing_qmp_library)
+    skip_qemu()
     q = Qemu()
     try:
         yield q

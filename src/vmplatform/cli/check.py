@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--manifest", type=Path, help="dependency manifest written by 'vmplatform analyze'")
-    src.add_argument("--qmp", metavar="SOCKET", help="a running VM's QMP socket: check what its guests negotiated")
+    src.add_argument("--qmp", metavar="SOCKET", help="a running VM's QMP socket: check the features it offers its guests and its platform")
     src.add_argument("--domain-xml", metavar="FILE",
                      help="a libvirt domain XML carrying a manifest in <metadata> ('-' for stdin); also checks "
                           "that the XML still carries the manifest's pinned properties")

@@ -93,7 +93,8 @@ def parse_argv(p: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
 def run(ns: argparse.Namespace) -> int:
     from ..frontend import platform_help, rewrite
-    from ..platforms import load_platforms
+    from ..platform_record import recorded_in_argv, require_explicit_platform, with_record
+    from ..platforms import load_platforms, platform_from_spec
     from ..qemu_argv import is_help_request
     from ..qemu_binary import find_qemu, machine_catalog_of
     from ..support import evaluate
@@ -119,10 +120,15 @@ def run(ns: argparse.Namespace) -> int:
         # the QEMU that runs decides its machine types and properties
         binary = find_qemu(ns.qemu_binary)
         mc = machine_catalog_of(binary)
-    rw = rewrite(args, mc=mc, platforms=platforms, report=report)
+    # The platform travels with the VM: an -incoming VM names its source's, and the
+    # one in effect is recorded in the VM for QMP readers (vmplatform.platform_record).
+    require_explicit_platform(args, _platform_value(args))
+    recorded = recorded_in_argv(args)
+    platform = platform_from_spec(recorded, platforms)[0] if recorded and _platform_value(args) is None else None
+    rw = rewrite(args, mc=mc, platforms=platforms, report=report, platform=platform)
     for note in rw.notes:
         print(f"vmplatform: {note}", file=sys.stderr)
-    return _exec(ns, binary or find_qemu(ns.qemu_binary), rw.argv)
+    return _exec(ns, binary or find_qemu(ns.qemu_binary), with_record(rw.argv, rw.platform.name))
 
 
 def _exec(ns: argparse.Namespace, binary: str | None, argv: list[str]) -> int:

@@ -7,17 +7,24 @@
     a byte copy.
 
 ``query-platform-dependencies``
-    What the running VM relies on: the platform it was started with (given
-    to the endpoint with ``--platform``; null if unknown) and, per virtio-net
-    device, which host features QEMU offers the guest and which the guest
-    negotiated. Read live from QEMU with ``x-query-virtio`` and
-    ``x-query-virtio-status``::
+    What the running VM relies on: the platform in effect (``--platform``
+    of the endpoint, else the one the VM records, see
+    :mod:`vmplatform.platform_record`; null if neither) and, per virtio-net
+    device, which host features QEMU offers the guest, which the guest
+    negotiated, and which offered ones the platform does not guarantee (a
+    device that reached QEMU around the platform's pins; null when the
+    platform is unknown). ``requires`` is
+    every offered feature: a rebooted guest negotiates whatever is offered,
+    so offered is what a destination must carry. A VM without a virtio-net
+    device depends on nothing (``devices`` is empty). Read live from QEMU
+    with ``x-query-virtio`` and ``x-query-virtio-status``::
 
-        {"platform": "linux-6.2",
+        {"platform": "linux-6.2", "requires": ["tap-vnet-hdr", "tap-ufo", "tap-uso"],
          "devices": [{"path": "/machine/peripheral/net0/virtio-backend",
                       "name": "virtio-net",
                       "offered-features": ["tap-vnet-hdr", "tap-ufo", "tap-uso"],
                       "negotiated-features": [],
+                      "beyond-platform": [],
                       "host-features": "0x...", "guest-features": "0x0"}]}
 
     A catalog feature is mapped to the virtio bits of the properties it
@@ -45,6 +52,7 @@ from typing import Any
 
 from ..errors import VmplatformError
 from ..features import AppliesTo, Catalog
+from ..platform_record import read_recorded_platform
 from ..support import SupportReport
 from ..views import query_platforms_json
 from ..virtio_bits import bits_to_mask, decode_status_features
@@ -55,6 +63,8 @@ QUERY_PLATFORM_DEPENDENCIES = "query-platform-dependencies"
 COMMANDS: tuple[str, ...] = (QUERY_PLATFORMS, QUERY_PLATFORM_DEPENDENCIES)
 
 VIRTIO_NET = "virtio-net"
+#: QEMU's answer to x-query-virtio on a VM without virtio devices (hw/virtio/virtio-qmp.c).
+NO_VIRTIO_DEVICES = "No virtio devices found"
 
 #: Runs one command in QEMU and returns its ``return`` value; raises
 #: :class:`LocalCommandError` for QMP errors.
@@ -120,7 +130,13 @@ class DependencyReader:
 
     async def read(self, execute: Execute) -> list[dict[str, Any]]:
         """Ask QEMU for its virtio-net devices and map their feature bits to host features."""
-        devices = await _call(execute, "x-query-virtio", None)
+        try:
+            devices = await execute("x-query-virtio", None)
+        except LocalCommandError as err:
+            if err.desc == NO_VIRTIO_DEVICES:
+                return []  # nothing virtio: the VM depends on no virtio host feature
+            raise LocalCommandError(f"{QUERY_PLATFORM_DEPENDENCIES}: x-query-virtio failed: {err.desc}",
+                                    err.error_class) from None
         if not isinstance(devices, list):
             raise LocalCommandError("x-query-virtio returned no device list")
         out = []
@@ -157,7 +173,9 @@ class LocalCommands:
     """State and handlers of the local commands; built once per endpoint."""
 
     def __init__(self, support: SupportReport, catalog: Catalog, platform: str | None = None) -> None:
+        #: ``--platform`` of the endpoint; else what the VM records (read on each query).
         self.platform = platform
+        self.support = support
         self.reader = DependencyReader(catalog)
         #: The ``return`` value of query-platforms, serialised once.
         self.platforms_json: bytes = json.dumps(query_platforms_json(support)).encode("utf-8")
@@ -166,8 +184,29 @@ class LocalCommands:
         value: list[dict[str, Any]] = json.loads(self.platforms_json)
         return value
 
+    async def platform_in_effect(self, execute: Execute) -> str | None:
+        return self.platform if self.platform is not None else await read_recorded_platform(execute)
+
+    def guaranteed(self, platform: str | None) -> frozenset[str] | None:
+        """The features ``platform`` guarantees; None when it is unknown here."""
+        if platform is None:
+            return None
+        try:
+            return frozenset(self.support.get(platform).platform.features)
+        except KeyError:
+            return None
+
     async def query_platform_dependencies(self, execute: Execute) -> dict[str, Any]:
-        return {"platform": self.platform, "devices": await self.reader.read(execute)}
+        platform = await self.platform_in_effect(execute)
+        devices = await self.reader.read(execute)
+        guaranteed = self.guaranteed(platform)
+        requires: list[str] = []
+        for dev in devices:
+            dev["beyond-platform"] = None if guaranteed is None else \
+                [f for f in dev["offered-features"] if f not in guaranteed]
+            requires += [f for f in dev["offered-features"] if f not in requires]
+        order = [f.feature for f in self.reader.features]
+        return {"platform": platform, "requires": sorted(requires, key=order.index), "devices": devices}
 
     def device_dependencies(self, path: str, status: object) -> dict[str, Any]:
         return self.reader.device_dependencies(path, status)
