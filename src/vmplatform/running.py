@@ -76,19 +76,22 @@ def _executor(client: "QMPClient") -> Any:
     return execute
 
 
-async def _dependencies(client: "QMPClient", catalog: Catalog) -> tuple[str | None, list[dict[str, Any]]]:
+async def _dependencies(client: "QMPClient", catalog: Catalog) -> tuple[str | None, str, list[dict[str, Any]]]:
     from .platform_record import read_recorded_platform
     from .qmp.local import DependencyReader
 
     execute = _executor(client)
-    return await read_recorded_platform(execute), await DependencyReader(catalog).read(execute)
+    kvm: Any = await execute("query-kvm", None)
+    return (await read_recorded_platform(execute), "kvm" if kvm.get("enabled") else "tcg",
+            await DependencyReader(catalog).read(execute))
 
 
 def check_running_vm(socket: str, report: HostReport, platforms: PlatformSet) -> Verdict:
     """Can ``report``'s host receive the running VM: its offered features and its platform."""
-    from .support import missing_features
+    from .features import Accel
+    from .support import evaluate
 
-    platform, devices = asyncio.run(_with_client(socket, lambda c: _dependencies(c, platforms.catalog)))
+    platform, accel, devices = asyncio.run(_with_client(socket, lambda c: _dependencies(c, platforms.catalog)))
     required: dict[str, str] = {}
     for dev in devices:
         negotiated = set(dev["negotiated-features"])
@@ -100,11 +103,11 @@ def check_running_vm(socket: str, report: HostReport, platforms: PlatformSet) ->
     if platform is not None:
         subject += f" (platform {platform})"
         if platform in platforms:
-            lacks = missing_features(platforms.get(platform), report, platforms.catalog)
-            if lacks:
+            ps = evaluate(report, platforms, Accel(accel)).get(platform)
+            if not ps.supported:
                 problems.append(f"host {report.name} does not support platform {platform}, which the VM runs "
-                                f"(lacks {', '.join(u.feature for u in lacks)}): its destination must start with "
-                                f"-platform {platform}")
+                                f"(lacks {', '.join(u.feature for u in ps.missing)}): its destination must start "
+                                f"with -platform {platform}")
         else:
             problems.append(f"the VM runs platform {platform}, which is not defined here: pass --platform-dir")
     return judge(required, required, report, platforms, problems, subject=subject)
