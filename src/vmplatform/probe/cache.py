@@ -77,13 +77,21 @@ def store(report: HostReport, catalog: Catalog) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         for old in path.parent.glob("host-report-*.json"):
             old.unlink(missing_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(dumps(report))
-        os.replace(tmp, path)
+        # An unnamed file (O_TMPFILE) linked in once complete: a probe killed while
+        # writing leaves nothing behind, and no reader ever sees half a report.
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fd = os.open(path.parent, os.O_WRONLY | os.O_TMPFILE, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(dumps(report))
+                fh.flush()
+                path.unlink(missing_ok=True)
+                # linkat(AT_SYMLINK_FOLLOW) names the open file; a dir fd makes os.link use linkat.
+                os.link(f"/proc/self/fd/{fh.fileno()}", path.name, dst_dir_fd=dir_fd, follow_symlinks=True)
+        finally:
+            os.close(dir_fd)
     except OSError:
-        pass  # an unwritable runtime dir only costs speed
+        pass  # an unwritable runtime dir (or one without O_TMPFILE) only costs speed
 
 
 def cached_probe(catalog: Catalog, probe: Callable[[], HostReport]) -> HostReport:
