@@ -57,7 +57,9 @@ NIC_MODELS: Mapping[str, str] = {"virtio": "virtio-net-pci"}
 _READCONFIG_OPTION = {"memory": "-m", "smp-opts": "-smp", "boot-opts": "-boot", "mon": "-mon"}
 _READCONFIG_GROUPS = frozenset({"device", "netdev", "chardev", "drive", "object", "global", "machine", "accel",
                                 "mon", "numa", "fsdev", "rtc", "name", "memory", "smp-opts", "boot-opts",
-                                "iscsi", "spice", "sandbox", "msg", "overcommit", "audiodev", "action"})
+                                "iscsi", "spice", "sandbox", "msg", "overcommit", "audiodev", "action", "net",
+                                "nic"})
+_MAX_READCONFIG_DEPTH = 8
 
 
 def split_opts(text: str) -> list[str]:
@@ -336,13 +338,15 @@ def _expand_readconfig(path: str, unplaced: list[Unplaced]) -> list[str]:
     return out
 
 
-def _expand(argv: Sequence[str], mc: MachineCatalog | None) -> tuple[
+def _expand(argv: Sequence[str], mc: MachineCatalog | None, ids: _Ids | None = None, depth: int = 0) -> tuple[
         list[str], str | None, list[Unplaced], list[str]]:
+    """The argv with every hiding road replaced; a -readconfig file's options are expanded in turn
+    (its [net] / [nic] sections included)."""
     out: list[str] = []
     notes: list[str] = []
     platform = None
     unplaced: list[Unplaced] = []
-    ids = _Ids(argv)
+    ids = ids or _Ids(argv)
     for opt in _tokenise(argv, mc):
         original = [argv[opt.index]] + ([opt.value] if opt.value is not None else [])
         if opt.name == "":
@@ -358,7 +362,13 @@ def _expand(argv: Sequence[str], mc: MachineCatalog | None) -> tuple[
             elif opt.name == "-net":
                 repl = _expand_net(opt.value, mc, ids)
             elif opt.name == "-readconfig":
-                repl = _expand_readconfig(opt.value, unplaced)
+                if depth >= _MAX_READCONFIG_DEPTH:
+                    raise UsageError(f"-readconfig {opt.value}: config files nested more than "
+                                     f"{_MAX_READCONFIG_DEPTH} deep", "a config file must not read itself")
+                repl, _, inner_unplaced, inner_notes = _expand(_expand_readconfig(opt.value, unplaced), mc, ids,
+                                                               depth + 1)
+                unplaced += inner_unplaced
+                notes += inner_notes
         if repl is not None and opt.name in ("-nic", "-net"):
             notes.append(f"{opt.name} {opt.value} runs as {' '.join(repl)}, so the NIC carries its pins")
         out += original if repl is None else repl

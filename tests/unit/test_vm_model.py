@@ -86,3 +86,13 @@ def test_unknown_accelerator_is_a_usage_error() -> None:
 ])
 def test_help_requests(argv: list[str], want: bool) -> None:
     assert is_help_request(argv, MC) is want
+
+
+def test_readconfig_legacy_net_sections_are_expanded_too(tmp_path: pytest.TempPathFactory) -> None:
+    cfg = tmp_path / "net.cfg"  # type: ignore[operator]
+    cfg.write_text('[net]\n  type = "nic"\n  model = "virtio"\n[net]\n  type = "tap"\n  script = "no"\n')
+    cl = parse(["-readconfig", str(cfg)], MC)
+    assert [(d.qom_type, d.netdev) for d in cl.vm.devices] == [("virtio-net-pci", "vmplatform-hubport0")]
+    assert "-net" in cl.argv and "type=tap,script=no" in cl.argv
+    pairs, _ = cl.vm.resolution_input(MC, GOVERNED)
+    assert [d.backend for _, d in pairs] == [Backend.NO_VNET_HDR]
