@@ -12,6 +12,7 @@ lazily, so ``import vmplatform`` never pays for them)::
     server     the HTTP endpoint hosts POST their reports to (Starlette)
     client     ``fleet report --to URL``: probe and post
     synth      synthetic fleets seeded from real reports
+    export_*   node labels, Placement traits, Nova provider config, the HTML report
 
 Every question is answered per equivalence class (hosts whose reports give
 the same status for every feature answer every question the same way), by
