@@ -32,7 +32,8 @@ def corpus_reports() -> list[HostReport]:
     return [loads(p.read_text(encoding="utf-8"), str(p)) for p in sorted((DATA / "hosts").glob("*.json"))]
 
 
-def generated_fleet(platforms: PlatformSet, n: int, seed: int) -> list[tuple[str, HostReport]]:
+def generated_fleet(platforms: PlatformSet, n: int, seed: int,
+                    keep: frozenset[str] = frozenset()) -> list[tuple[str, HostReport]]:
     """The real reports plus ``n`` hosts each a real host with a few features knocked out or unknown.
 
     Knocking features out of real feature sets gives the shapes a real fleet
@@ -46,9 +47,10 @@ def generated_fleet(platforms: PlatformSet, n: int, seed: int) -> list[tuple[str
     for i in range(n):
         base = rng.choice(real)
         have = set(base.supported())
-        for f in rng.sample(sorted(have), k=min(len(have), rng.randint(0, 3))):
+        for f in rng.sample(sorted(have - keep), k=min(len(have - keep), rng.randint(0, 3))):
             have.discard(f)
-        unknown = {f: "probe not permitted" for f in rng.sample(ids, k=rng.randint(0, 1)) if f not in have}
+        unknown = {f: "probe not permitted" for f in rng.sample(ids, k=rng.randint(0, 1))
+                   if f not in have and f not in keep}
         host = FakeHost(hostname=f"gen-{seed}-{i:03d}", kernel_release=base.host.kernel_release,
                         supported=frozenset(have), unknown=unknown, os_release=base.host.os_release)
         fleet.append((host.hostname, host.run(platforms.catalog)))

@@ -85,11 +85,16 @@ class FleetView:
     def baseline(self) -> Baseline | None:
         """The fleet default (latest platform every host supports), judged on one host per class.
 
-        ``hosts`` and ``held_back_by`` name those representatives; map them
+        Each representative report is named after its class's first host,
+        so ``hosts`` and ``held_back_by`` name one host per class; map them
         back with :meth:`class_of`. None when no platform is common.
         """
+        import dataclasses
+
+        reps = [dataclasses.replace(c.support.host, host=dataclasses.replace(c.support.host.host, hostname=c.hosts[0]))
+                for c in self.classes]
         try:
-            return baseline([c.support.host for c in self.classes], self.platforms)
+            return baseline(reps, self.platforms)
         except BaselineError:
             return None
 
@@ -107,11 +112,14 @@ def fleet_view(hosts: Iterable[tuple[str, HostReport]], platforms: PlatformSet) 
     members: dict[StatusVector, list[str]] = {}
     first: dict[StatusVector, HostReport] = {}
     reports: dict[str, HostReport] = {}
+    seen: dict[int, StatusVector] = {}   # a report object shared by many hosts is read once
     for name, report in hosts:
         if name in reports:
             raise UsageError(f"host {name} appears twice", "give one (the latest) report per host")
         reports[name] = report
-        key = status_vector(report, platforms)
+        key = seen.get(id(report))
+        if key is None:
+            key = seen[id(report)] = status_vector(report, platforms)
         members.setdefault(key, []).append(name)
         first.setdefault(key, report)
     classes = [FeatureClass(key, tuple(sorted(names)), evaluate(first[key], platforms))
