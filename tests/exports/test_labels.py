@@ -53,7 +53,7 @@ def fleet(platforms: PlatformSet) -> list[tuple[str, object]]:
 
 def test_every_label_is_valid_and_says_what_the_verdicts_say(platforms: PlatformSet, fleet: list) -> None:  # type: ignore[type-arg]
     view = fleet_view(fleet, platforms)
-    labels = node_labels(view)
+    labels = node_labels(view, dict(fleet))
     assert len(labels.nodes) == len(fleet)
     for name, report in fleet:
         node = labels.node(name)
@@ -176,7 +176,7 @@ def test_bad_prefix_is_refused(platforms: PlatformSet, fleet: list) -> None:  # 
 
 
 def test_host_defaults_match_support(platforms: PlatformSet, fleet: list) -> None:  # type: ignore[type-arg]
-    defaults = host_defaults(fleet_view(fleet, platforms))
+    defaults = host_defaults(fleet_view(fleet, platforms), dict(fleet))
     for name, report in fleet:
         s = evaluate(report, platforms)
         assert defaults[name] == (s.default.name if s.has_default else None)

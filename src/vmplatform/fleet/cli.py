@@ -118,10 +118,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ui.add_argument("--manifest", action="append", type=Path, default=[], metavar="FILE",
                     help="also judge this VM manifest (stored manifests are always judged)")
 
+    from .export_cli import add_export
+
+    add_export(sub, _db, _group)
+
 
 def run(ns: argparse.Namespace) -> int:
     handler = _HANDLERS[ns.fleet_command]
-    if ns.fleet_command == "report":
+    if ns.fleet_command == "report" or getattr(ns, "no_store", False):
         rc: int = handler(ns, None)
         return rc
     from .store import Store
@@ -341,8 +345,15 @@ def _upgrade_impact(ns: argparse.Namespace, store: "Store") -> int:
     return 0
 
 
+def _export(ns: argparse.Namespace, store: "Store") -> int:
+    from .export_cli import run as run_export
+
+    return run_export(ns, store)
+
+
 _HANDLERS: dict[str, Any] = {
     "add": _add, "hosts": _hosts, "retire": _retire, "label": _label, "token": _token, "serve": _serve,
     "report": _report, "platforms": _platforms, "place": _place, "admit": _admit, "domains": _domains,
     "merge": _merge, "history": _history, "plan": _plan, "upgrade-impact": _upgrade_impact,
+    "export": _export,
 }

@@ -70,7 +70,7 @@ class ReportModel:
 
 
 def _kernels(view: FleetView, hosts: Sequence[str], top: int = 3) -> tuple[tuple[str, int], ...]:
-    counts = Counter(view.reports[h].host.kernel_release for h in hosts if h in view.reports)
+    counts = Counter(view.kernels[h] for h in hosts if view.kernels.get(h))
     return tuple(counts.most_common(top))
 
 

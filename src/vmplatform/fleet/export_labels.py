@@ -24,13 +24,13 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 from ..errors import VmplatformError
-from ..report import FeatureStatus
+from ..report import FeatureStatus, HostReport
 from .export_view import FleetView, host_defaults
 
 PREFIX = "vmplatform.feature.node.kubernetes.io"
@@ -123,9 +123,14 @@ class LabelSet:
         raise KeyError(host)
 
 
-def node_labels(view: FleetView, prefix: str = PREFIX) -> LabelSet:
-    """The labels of every host of ``view``; each one checked against Kubernetes' rules."""
-    defaults = host_defaults(view)
+def node_labels(view: FleetView, reports: Mapping[str, HostReport] | None = None,
+                hosts: Iterable[str] | None = None, prefix: str = PREFIX) -> LabelSet:
+    """The labels of ``hosts`` (default: every host of ``view``); each checked against Kubernetes' rules.
+
+    The ``default-platform`` label needs the host's own report (its distro
+    and kernel decide it): it is set for the hosts in ``reports``.
+    """
+    defaults = host_defaults(view, reports or {})
     names: dict[str, str] = {}
 
     def name(kind: str, ident: str) -> str:
@@ -148,9 +153,11 @@ def node_labels(view: FleetView, prefix: str = PREFIX) -> LabelSet:
         labels[f"{prefix}/domain"] = domain_id(fc.supported_platforms)
         per_class.append(labels)
     nodes = []
-    for host in sorted(view.reports):
+    for host in sorted(view.class_index if hosts is None else set(hosts)):
+        if host not in view.class_index:
+            raise LabelError(f"no host {host} in the fleet", "list the hosts with 'vmplatform fleet hosts'")
         labels = dict(per_class[view.class_index[host]])
-        default = defaults[host]
+        default = defaults.get(host)
         if default is not None:
             labels[f"{prefix}/default-platform"] = default if len(default) <= VALUE_MAX and \
                 _VALUE_RE.match(default) else label_name("platform", default).partition(".")[2]

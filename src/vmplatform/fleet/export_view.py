@@ -1,14 +1,18 @@
 """A fleet seen through its equivalence classes: what every export is computed from.
 
-Hosts whose reports give every catalog feature the same status are judged
-alike by :func:`vmplatform.support.evaluate` and by
-:func:`vmplatform.verdict.judge` (both read only the statuses), so each
-class is evaluated once, whatever the number of hosts in it. The exports
-(node labels, Placement traits, the HTML report) work from this view; they
-never re-implement "can this host run this VM".
+Hosts whose reports give every catalog feature the same status, with the
+same accelerator, are judged alike by :func:`vmplatform.support.evaluate`
+and by :func:`vmplatform.verdict.judge`, so each class is evaluated once,
+whatever the number of hosts in it (the store's profiles,
+:mod:`vmplatform.fleet.profile`, are the same classes). The exports (node
+labels, Placement traits, the HTML report) work from this view; they never
+re-implement "can this host run this VM".
 
 A *migration domain* is the set of hosts that support exactly the same
 platforms; a domain is one or more feature classes.
+
+Two ways in: :func:`fleet_view` from ``(host name, report)`` pairs (report
+files, tests), :func:`fleet_view_of_store` from the fleet store's classes.
 """
 
 from __future__ import annotations
@@ -16,24 +20,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from ..baseline import Baseline, BaselineError, baseline
 from ..errors import UsageError
+from ..features import Accel
 from ..platforms import PlatformSet
 from ..report import FeatureStatus, HostReport
-from ..support import SupportReport, evaluate
+from ..support import SupportReport, choose_default, evaluate, host_accel
 
-#: (feature id, status) for every catalog feature, sorted: the class key.
+if TYPE_CHECKING:
+    from .questions import Fleet
+
+#: (feature id, status) for every feature of a report, sorted: with the accelerator, the class key.
 StatusVector = tuple[tuple[str, FeatureStatus], ...]
 
 
 @dataclass(frozen=True)
 class FeatureClass:
-    """Hosts with identical feature statuses, judged once through ``support`` of one member."""
+    """Hosts with identical feature statuses and accelerator, judged once through ``support``."""
 
     statuses: StatusVector
+    accel: Accel
     hosts: tuple[str, ...]             # sorted
-    support: SupportReport             # evaluated on the first host
+    support: SupportReport             # evaluated on one representative report
 
     @property
     def supported_platforms(self) -> frozenset[str]:
@@ -64,12 +74,12 @@ class Domain:
 class FleetView:
     platforms: PlatformSet
     classes: tuple[FeatureClass, ...]           # largest first
-    reports: Mapping[str, HostReport]           # host name -> its (latest) report
     class_index: Mapping[str, int]              # host name -> index into ``classes``
+    kernels: Mapping[str, str]                  # host name -> running kernel release
 
     @property
     def host_count(self) -> int:
-        return len(self.reports)
+        return len(self.class_index)
 
     def class_of(self, host: str) -> FeatureClass:
         return self.classes[self.class_index[host]]
@@ -99,8 +109,14 @@ class FleetView:
             return None
 
 
-def status_vector(report: HostReport, platforms: PlatformSet) -> StatusVector:
-    return tuple((f.id, report.status(f.id)) for f in sorted(platforms.catalog, key=lambda f: f.id))
+def status_vector(report: HostReport) -> StatusVector:
+    return tuple(sorted((r.feature, r.status) for r in report.results))
+
+
+def _view(platforms: PlatformSet, classes: list[FeatureClass], kernels: Mapping[str, str]) -> FleetView:
+    classes.sort(key=lambda c: (-len(c.hosts), c.hosts[0]))
+    index = {h: i for i, c in enumerate(classes) for h in c.hosts}
+    return FleetView(platforms, tuple(classes), MappingProxyType(index), MappingProxyType(dict(kernels)))
 
 
 def fleet_view(hosts: Iterable[tuple[str, HostReport]], platforms: PlatformSet) -> FleetView:
@@ -109,45 +125,51 @@ def fleet_view(hosts: Iterable[tuple[str, HostReport]], platforms: PlatformSet) 
     The name given with each report is the host's name in the inventory; it
     must be unique.
     """
-    members: dict[StatusVector, list[str]] = {}
-    first: dict[StatusVector, HostReport] = {}
-    reports: dict[str, HostReport] = {}
-    seen: dict[int, StatusVector] = {}   # a report object shared by many hosts is read once
+    members: dict[tuple[StatusVector, Accel], list[str]] = {}
+    first: dict[tuple[StatusVector, Accel], HostReport] = {}
+    kernels: dict[str, str] = {}
+    seen: dict[int, tuple[StatusVector, Accel]] = {}   # a report object shared by many hosts is read once
     for name, report in hosts:
-        if name in reports:
+        if name in kernels:
             raise UsageError(f"host {name} appears twice", "give one (the latest) report per host")
-        reports[name] = report
+        kernels[name] = report.host.kernel_release
         key = seen.get(id(report))
         if key is None:
-            key = seen[id(report)] = status_vector(report, platforms)
+            key = seen[id(report)] = (status_vector(report), host_accel(report, platforms.catalog))
         members.setdefault(key, []).append(name)
         first.setdefault(key, report)
-    classes = [FeatureClass(key, tuple(sorted(names)), evaluate(first[key], platforms))
+    classes = [FeatureClass(key[0], key[1], tuple(sorted(names)), evaluate(first[key], platforms, key[1]))
                for key, names in members.items()]
-    classes.sort(key=lambda c: (-len(c.hosts), c.hosts[0]))
-    index = {h: i for i, c in enumerate(classes) for h in c.hosts}
-    return FleetView(platforms, tuple(classes), MappingProxyType(reports), MappingProxyType(index))
+    return _view(platforms, classes, kernels)
 
 
-def host_defaults(view: FleetView) -> dict[str, str | None]:
-    """Every host's own default platform (:func:`vmplatform.support.choose_default`).
+def fleet_view_of_store(fleet: "Fleet") -> FleetView:
+    """The live hosts of the store (or of its group) as a view: one query per class for the names."""
+    classes = [FeatureClass(c.profile.statuses, c.profile.accel,
+                            tuple(fleet.store.hosts_with([c.id], fleet.group)), fleet.support(c))
+               for c in fleet.classes]
+    kernels = {row.name: row.kernel_release for row in fleet.store.hosts(group=fleet.group)}
+    return _view(fleet.platforms, [c for c in classes if c.hosts], kernels)
+
+
+def host_defaults(view: FleetView, reports: Mapping[str, HostReport]) -> dict[str, str | None]:
+    """The own default platform (:func:`vmplatform.support.choose_default`) of each host in ``reports``.
 
     The default depends on the host's distro and running kernel as well as
-    its features, so it is computed once per (class, os-release, kernel).
+    its features, so it needs the host's own report; it is computed once
+    per (class, os-release, kernel).
     """
-    from ..support import choose_default
-
     vendors = {p.vendor for p in view.platforms}
     cache: dict[tuple[object, ...], str | None] = {}
     out: dict[str, str | None] = {}
-    for name, report in view.reports.items():
+    for name, report in reports.items():
         idx = view.class_index[name]
         osr = report.host.os_release
         key = (idx, osr.get("ID", ""), osr.get("ID_LIKE", ""), osr.get("VERSION_ID", ""),
                report.host.kernel_release)
         if key not in cache:
-            supported = [ps.platform for ps in view.classes[idx].support if ps.supported]
-            chosen = choose_default(supported, report, vendors)
+            usable = [ps.platform for ps in view.classes[idx].support if ps.supported]
+            chosen = choose_default(usable, report, vendors)
             cache[key] = None if chosen is None else chosen.name
         out[name] = cache[key]
     return out
