@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import enum
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -189,8 +190,10 @@ def loads(text: str, source: str = "<manifest>") -> Manifest:
     for i, pin in enumerate(f.items(obj, "pinned-properties")):
         where = f"pinned-properties[{i}]"
         po = f.as_obj(pin, where)
-        pins.append(Pin(*(f.text(po, k, where) for k in ("device", "device-type", "driver", "property", "value",
-                                                            "feature", "source"))))
+        pin_obj = Pin(*(f.text(po, k, where) for k in ("device", "device-type", "driver", "property", "value",
+                                                          "feature", "source")))
+        _check_pin(pin_obj, where, f)
+        pins.append(pin_obj)
     migratable = obj.get("migratable")
     if not isinstance(migratable, bool):
         raise ManifestError(f"{source}: migratable: must be true or false", _HINT)
@@ -202,18 +205,43 @@ def loads(text: str, source: str = "<manifest>") -> Manifest:
         analysed_on=f.text(obj, "analysed-on", default=""))
 
 
+# A pinned value is one token of QEMU's option syntax: no separator (',' '='), quote or space
+# can ride along into a command line or a domain XML built from a manifest.
+_PIN_VALUE = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")  # libvirt's machine-name charset, used for device ids too
+
+
+def _check_pin(pin: Pin, where: str, f: "_Fields") -> None:
+    """A manifest may only speak of catalog properties, with values QEMU reads as one token."""
+    from .features import default_catalog
+
+    catalog = default_catalog()
+    if pin.feature not in catalog:
+        raise f.fail(f"{where}.feature", f"'{pin.feature}' is not a feature of the catalog "
+                                         "('vmplatform features' lists them)")
+    # The catalog names the QOM type that defines a property (virtio-device.queue_reset) and
+    # the manifest the concrete one (virtio-net-device): the property name is what must match.
+    if pin.property not in {gp.property for gp in catalog.get(pin.feature).governs}:
+        raise f.fail(f"{where}.property", f"{pin.driver}.{pin.property} is not a property {pin.feature} governs")
+    if not _PIN_VALUE.fullmatch(pin.value):
+        raise f.fail(f"{where}.value", f"{pin.value!r} is not a property value (letters, digits, '_.+-')")
+    for key, text in (("device", pin.device), ("device-type", pin.device_type)):
+        if not _NAME.fullmatch(text):
+            raise f.fail(f"{where}.{key}", f"{text!r} is not a device name (letters, digits, '_.-')")
+
+
 class _Fields:
     """Typed access to manifest fields; every error names the field."""
 
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def _fail(self, where: str, problem: str) -> ManifestError:
+    def fail(self, where: str, problem: str) -> ManifestError:
         return ManifestError(f"{self.source}: {where}: {problem}", _HINT)
 
     def as_obj(self, value: object, where: str) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise self._fail(where, "missing" if value is None else "must be an object")
+            raise self.fail(where, "missing" if value is None else "must be an object")
         return value
 
     def obj(self, parent: dict[str, Any], key: str) -> dict[str, Any]:
@@ -222,23 +250,23 @@ class _Fields:
     def items(self, parent: dict[str, Any], key: str) -> list[Any]:
         value = parent.get(key)
         if not isinstance(value, list):
-            raise self._fail(key, "missing" if value is None else "must be a list")
+            raise self.fail(key, "missing" if value is None else "must be a list")
         return value
 
     def text(self, parent: dict[str, Any], key: str, where: str = "", default: str | None = None) -> str:
         value = parent.get(key, default)
         name = f"{where}.{key}" if where else key
         if value is None:
-            raise self._fail(name, "missing")
+            raise self.fail(name, "missing")
         if not isinstance(value, str):
-            raise self._fail(name, "must be a string")
+            raise self.fail(name, "must be a string")
         return value
 
     def texts(self, parent: dict[str, Any], key: str, where: str = "") -> tuple[str, ...]:
         value = parent.get(key, [])
         name = f"{where}.{key}" if where else key
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self._fail(name, "must be a list of strings")
+            raise self.fail(name, "must be a list of strings")
         return tuple(value)
 
 

@@ -34,10 +34,11 @@ def _report_and_catalog() -> tuple[HostReport, MachineCatalog | None]:
         from ..probe.cache import cached_probe
         from ..probe.linux import LinuxProbe
 
-        # The per-boot cache is keyed on everything that changes the answer (kernel,
-        # device nodes, privileges), so a start does not pay for a fresh TAP each time.
+        # The per-boot cache (written by 'vmplatform probe', e.g. at boot) is keyed on everything
+        # that changes the answer, so a start need not pay for a fresh TAP; the hook itself
+        # writes nothing.
         catalog = default_catalog()
-        report = cached_probe(catalog, lambda: LinuxProbe().run(catalog))
+        report = cached_probe(catalog, lambda: LinuxProbe().run(catalog), write=False)
     mc_path = os.environ.get(MACHINE_CATALOG_ENV)
     return report, (load_machine_catalog(Path(mc_path)) if mc_path else None)
 

@@ -94,6 +94,9 @@ class Networks:
     def get(self, name: str) -> Network | None:
         if name in self.given:
             return self.given[name]
+        if not valid_name(name):
+            # Never a path: the hook runs as root, and the name comes from the domain XML.
+            return None
         for d in self.dirs:
             path = d / f"{name}.xml"
             try:
@@ -102,6 +105,12 @@ class Networks:
                 continue
             return read_network(text, str(path))
         return None
+
+
+def valid_name(name: str) -> bool:
+    """A name libvirt could have given a network: no '/' (virXMLCheckIllegalChars in
+    src/conf/network_conf.c refuses it), not '.' or '..', no NUL or newline; so a file name."""
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\0\n")
 
 
 def networks_from(files: Iterable[str], *, system: bool) -> Networks:

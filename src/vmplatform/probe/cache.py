@@ -94,8 +94,9 @@ def store(report: HostReport, catalog: Catalog) -> None:
         pass  # an unwritable runtime dir (or one without O_TMPFILE) only costs speed
 
 
-def cached_probe(catalog: Catalog, probe: Callable[[], HostReport]) -> HostReport:
-    """The cached report of this host if still valid, else a fresh probe (stored)."""
+def cached_probe(catalog: Catalog, probe: Callable[[], HostReport], *, write: bool = True) -> HostReport:
+    """The cached report of this host if still valid, else a fresh probe (stored unless ``write`` is false:
+    the libvirt hook reads the cache but writes nothing)."""
     if os.environ.get(NO_CACHE_ENV) == "1":
         return probe()
     path = _path(catalog)
@@ -105,5 +106,6 @@ def cached_probe(catalog: Catalog, probe: Callable[[], HostReport]) -> HostRepor
         except (OSError, HostReportError):
             pass
     report = probe()
-    store(report, catalog)
+    if write:
+        store(report, catalog)
     return report
