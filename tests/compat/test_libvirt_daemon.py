@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -158,6 +159,102 @@ def test_pinned_domain_starts_on_this_host_with_its_pins(libvirtd: Daemon, tmp_p
             assert json.loads(answer.stdout)["return"] is (pin.value == "on"), pin
     finally:
         libvirtd.virsh("destroy", "vmp-tiny")
+
+
+# -- the <emulator> road: vmplatform-qemu -----------------------------------------------------------
+
+def emulator_bin(where: Path) -> Path:
+    """vmplatform-qemu, somewhere the unprivileged QEMU user libvirt runs it as can execute it."""
+    script = console_script("vmplatform-qemu", "vmplatform.libvirt.emulator", where)
+    return script
+
+
+def emulated_domain(tmp_path: Path, name: str, *pin_args: str, commandline: str = "") -> Path:
+    """tiny-tcg.xml run through vmplatform-qemu; with ``pin_args``, its manifest only (no pins) in <metadata>."""
+    emu = emulator_bin(Path(tempfile.mkdtemp(prefix="vmp-emu-", dir="/tmp")))
+    emu.parent.chmod(0o755)
+    text = (DOMAINS / "tiny-tcg.xml").read_text().replace("<name>vmp-tiny</name>", f"<name>{name}</name>")
+    text = text.replace("<uuid>0b5b1f3c-6f62-4b0e-8d9a-6b1f0e7c2a11</uuid>", "")
+    text = text.replace("/usr/bin/qemu-system-x86_64", str(emu))
+    if commandline:
+        text = text.replace("<domain type='qemu'>",
+                            "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>")
+        text = text.replace("</devices>", f"</devices>\n  <qemu:commandline>{commandline}</qemu:commandline>")
+    src = tmp_path / f"{name}-in.xml"
+    src.write_text(text)
+    if not pin_args:
+        return src
+    out = tmp_path / f"{name}.xml"
+    rc, _, err = run_cli(["libvirt", "pin", "--metadata-only", *pin_args, "--domain-xml", str(src), "-o", str(out)])
+    assert rc == 0, err
+    return out
+
+
+def qom(daemon: Daemon, domain: str, device: str, prop: str) -> object:
+    qmp = json.dumps({"execute": "qom-get", "arguments": {"path": f"/machine/peripheral/{device}", "property": prop}})
+    answer = daemon.virsh("qemu-monitor-command", domain, qmp)
+    assert answer.returncode == 0, answer.stderr
+    return json.loads(answer.stdout)["return"]
+
+
+def test_emulator_domain_starts_with_its_manifests_platform(libvirtd: Daemon, tmp_path: Path) -> None:
+    """The XML carries only the manifest (linux-6.1: no USO); vmplatform-qemu pins it, QEMU offers that."""
+    rc, report, _ = run_cli(["probe", "--json"])
+    assert rc == 0
+    (tmp_path / "here.json").write_text(report)
+    xml = emulated_domain(tmp_path, "vmp-emu", "--host", str(tmp_path / "here.json"), "--platform", "linux-6.1")
+    assert "qemu:override" not in xml.read_text() and "<driver" not in xml.read_text()
+    manifest = manifest_of(xml.read_text(), str(xml))
+    assert manifest is not None and manifest.platform == "linux-6.1"
+    libvirtd.simulate_host(None)
+    got = libvirtd.virsh("create", str(xml))
+    assert got.returncode == 0, got.stderr
+    try:
+        pins = [p for p in manifest.pins if p.device == "net0"]
+        assert ("host_uso", "off") in [(p.property, p.value) for p in pins]
+        for pin in pins:
+            assert qom(libvirtd, "vmp-emu", "net0", pin.property) is (pin.value == "on"), pin
+    finally:
+        libvirtd.virsh("destroy", "vmp-emu")
+    # libvirt probed vmplatform-qemu's capabilities (-machine none + QMP) and got the real QEMU's
+    caps = {f: f.read_text() for f in (libvirtd.base / "cache" / "qemu" / "capabilities").glob("*.xml")}
+    ours = [t for t in caps.values() if "vmplatform-qemu</emulator>" in t]
+    real = [t for t in caps.values() if f"<emulator>{QEMU}</emulator>" in t]
+    assert len(ours) == 1
+
+    def flags(text: str) -> set[str]:
+        return {line.strip() for line in text.splitlines() if "<flag name=" in line or "<version>" in line}
+
+    if real:  # the real QEMU's own entry exists once a domain ran with it (the other tests)
+        assert flags(ours[0]) == flags(real[0]) and len(flags(ours[0])) > 100
+
+
+def test_emulator_domain_without_manifest_gets_the_hosts_default(libvirtd: Daemon, tmp_path: Path) -> None:
+    xml = emulated_domain(tmp_path, "vmp-emu-default")
+    libvirtd.simulate_host("el9-5.14")   # the hook hands the emulator this report: no USO
+    got = libvirtd.virsh("create", str(xml))
+    assert got.returncode == 0, got.stderr
+    try:
+        assert qom(libvirtd, "vmp-emu-default", "net0", "host_uso") is False   # linux-rhel-9.5: no USO
+        assert qom(libvirtd, "vmp-emu-default", "net0", "host_ufo") is True
+        log = (libvirtd.base / "log" / "qemu" / "vmp-emu-default.log").read_text()
+        assert "vmplatform-qemu: no -platform given: using linux-rhel-9.5" in log
+    finally:
+        libvirtd.virsh("destroy", "vmp-emu-default")
+
+
+def test_emulator_refusal_shows_in_virsh(libvirtd: Daemon, tmp_path: Path) -> None:
+    """-platform in <qemu:commandline> asks for USO; the (simulated) EL9 host lacks it: refused."""
+    xml = emulated_domain(tmp_path, "vmp-emu-refused",
+                          commandline="<qemu:arg value='-platform'/><qemu:arg value='linux-6.2'/>")
+    libvirtd.simulate_host("el9-5.14")
+    got = libvirtd.virsh("create", str(xml))
+    print(f"$ virsh create {xml.name}\n{got.stderr}")
+    assert got.returncode != 0
+    assert ("process exited while connecting to monitor: vmplatform-qemu: refusing to start domain "
+            "vmp-emu-refused: host el9-5.14 cannot run this VM:\n  - lacks tap-uso (Linux >= 6.2 / platform "
+            "linux-6.2), required by virtio-net-pci net0: host_uso=on") in got.stderr
+    assert "vmp-emu-refused" not in libvirtd.virsh("list", "--all", "--name").stdout
 
 
 def test_domain_without_manifest_starts(libvirtd: Daemon) -> None:

@@ -20,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["pin"], help="pin: write the pinned domain XML")
     p.add_argument("--domain-xml", required=True, metavar="FILE", help="the domain XML ('virsh dumpxml', - for stdin)")
     p.add_argument("--output", "-o", type=Path, help="write the pinned domain XML here (default: stdout)")
+    p.add_argument("--metadata-only", action="store_true",
+                   help="write only the manifest into <metadata>, no pins: for a domain whose <emulator> is "
+                        "vmplatform-qemu, which pins the manifest's platform itself")
     add_network_xml(p)
     add_host(p)
     add_platform_dir(p)
@@ -34,8 +37,13 @@ def run(ns: argparse.Namespace) -> int:
     report = host_report(ns)
     vm = analyse(ns, platforms, report, domain_xml=ns.domain_xml, qemu_args=[])
     assert vm.domain is not None and vm.document is not None
-    for note in pin(vm.document, vm.domain, vm.rewrite.resolution, vm.manifest):
-        print(f"vmplatform: {note}", file=sys.stderr)
+    if ns.metadata_only:
+        from ..libvirt.metadata import write_manifest
+
+        write_manifest(vm.document, vm.manifest)
+    else:
+        for note in pin(vm.document, vm.domain, vm.rewrite.resolution, vm.manifest):
+            print(f"vmplatform: {note}", file=sys.stderr)
     text = serialize(vm.document, vm.xml_text)
     if ns.output:
         ns.output.write_text(text, encoding="utf-8")

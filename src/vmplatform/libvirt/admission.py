@@ -17,7 +17,7 @@ from ..manifest import Manifest, check_manifest
 from ..platforms import load_platforms
 from ..report import HostReport, loads
 from .drift import domain_drift
-from .hook import MACHINE_CATALOG_ENV, PROG, HOST_REPORT_ENV, REFUSING
+from .hook import EMULATOR_NAME, MACHINE_CATALOG_ENV, PROG, HOST_REPORT_ENV, REFUSING
 from .metadata import manifest_of
 
 
@@ -53,8 +53,11 @@ def _scope_args(manifest: Manifest) -> str:
     return f"--scope {kind}"
 
 
-def decide(name: str, operation: str, sub_operation: str, xml: str) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) for one hook call."""
+def decide(name: str, operation: str, sub_operation: str, xml: str, *,
+           pinned_by_emulator: bool = False) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) for one hook call. ``pinned_by_emulator``: the domain's
+    ``<emulator>`` is vmplatform-qemu, which pins the manifest's platform itself (and refuses what
+    differs from the manifest), so the XML need not carry the pins."""
     passthrough = xml if operation == "migrate" else ""
     action = REFUSING.get((operation, sub_operation))
     if action is None:
@@ -72,7 +75,8 @@ def decide(name: str, operation: str, sub_operation: str, xml: str) -> tuple[int
         report, mc = _report_and_catalog()
         platforms = load_platforms()
         verdict = check_manifest(manifest, report, platforms, mc)
-        drift = domain_drift(xml, source, manifest, report, platforms, mc) if verdict.result.ok else []
+        drift = domain_drift(xml, source, manifest, report, platforms, mc) \
+            if verdict.result.ok and not pinned_by_emulator else []
     except VmplatformError as err:
         return 1, "", f"{PROG}: refusing to {action} domain {name}: {err}\n"
     what = "start" if action == "start" else "receive the incoming migration of"
@@ -86,3 +90,33 @@ def decide(name: str, operation: str, sub_operation: str, xml: str) -> tuple[int
                        f"  hint: re-pin it with 'vmplatform libvirt pin --domain-xml FILE {_scope_args(manifest)}' "
                        "(QEMU would otherwise decide these properties from its defaults: a different guest ABI)\n")
     return 0, passthrough, ""
+
+
+def record_start(name: str, xml: str) -> tuple[int, str]:
+    """For a domain whose ``<emulator>`` is ``vmplatform-qemu``: write what that front-end needs
+    (:mod:`.record`). (exit status, stderr): a record that cannot be written stops the start."""
+    import json
+
+    from ..qemu_binary import find_qemu
+    from . import record
+
+    source = f"domain {name}"
+    try:
+        uuid = record.uuid_of(xml)
+        if uuid is None:
+            raise VmplatformError(f"{source}: no <uuid> in the domain XML libvirt passed")
+        manifest = manifest_of(xml, source)
+        report, _ = _report_and_catalog()
+        qemu = find_qemu(None)
+        record.machine_catalog(qemu)   # imported here (root), read by the unprivileged emulator
+        record.write(name, uuid, json.loads(manifest.dumps()) if manifest is not None else None,
+                     json.loads(_report_json(report)), qemu)
+    except (VmplatformError, OSError, ValueError) as err:
+        return 1, f"{PROG}: refusing to start domain {name}: cannot hand it to {EMULATOR_NAME}: {err}\n"
+    return 0, ""
+
+
+def _report_json(report: HostReport) -> str:
+    from ..report import dumps
+
+    return dumps(report)

@@ -23,6 +23,10 @@ Every other operation, and every domain without a manifest, passes: exit 0,
 and only ``migrate`` writes the XML back (``restore`` is a filter too, where
 empty output means "unchanged").
 
+For a domain whose ``<emulator>`` is ``vmplatform-qemu`` (the front-end), an
+admitted ``prepare begin`` also writes the start record that program needs
+(:mod:`.record`), and ``release end`` removes it.
+
 The host is probed at each call (real ioctls, about 20 ms), unless
 ``VMPLATFORM_HOST_REPORT`` names a report file. libvirt passes hooks only a
 fixed environment (LC_ALL, PATH, HOME, ...), so set that variable from a
@@ -43,6 +47,15 @@ REFUSING = {("prepare", "begin"): "start", ("start", "begin"): "start", ("migrat
 HOST_REPORT_ENV = "VMPLATFORM_HOST_REPORT"
 MACHINE_CATALOG_ENV = "VMPLATFORM_MACHINE_CATALOG"
 PROG = "vmplatform-libvirt-hook"
+EMULATOR_NAME = "vmplatform-qemu"   # the <emulator> front-end (console script of this package)
+
+
+def uses_emulator(xml: str) -> bool:
+    """Is the domain's ``<emulator>`` vmplatform-qemu? (string search: no imports on the hot path)"""
+    start = xml.find("<emulator>")
+    end = xml.find("</emulator>", start)
+    return start >= 0 and end > start and \
+        xml[start + len("<emulator>"):end].strip().rsplit("/", 1)[-1] == EMULATOR_NAME
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,14 +65,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: usage: {PROG} GUEST OPERATION SUB-OPERATION [EXTRA] (domain XML on stdin); "
               "install it as /etc/libvirt/hooks/qemu", file=sys.stderr)
         return 2
-    if (args[1], args[2]) not in REFUSING or NAMESPACE not in xml:
+    op = (args[1], args[2])
+    emulated = EMULATOR_NAME in xml and uses_emulator(xml)
+    if op == ("release", "end"):
+        if emulated:
+            from .record import remove, uuid_of
+
+            remove(uuid_of(xml) or "-")
+        return 0
+    if op not in REFUSING or NAMESPACE not in xml:
         # Not guarded, or no vmplatform manifest to hold the domain to: pass. migrate is a
         # filter whose stdout is the new XML; restore's empty output means "unchanged".
-        sys.stdout.write(xml if args[1] == "migrate" else "")
-        return 0
-    from .admission import decide
+        rc, out, err = 0, (xml if args[1] == "migrate" else ""), ""
+    else:
+        from .admission import decide
 
-    rc, out, err = decide(args[0], args[1], args[2], xml)
+        rc, out, err = decide(args[0], args[1], args[2], xml, pinned_by_emulator=emulated)
+    if rc == 0 and emulated and op == ("prepare", "begin"):
+        from .admission import record_start
+
+        rc, err = record_start(args[0], xml)
     sys.stdout.write(out)
     sys.stderr.write(err)
     return rc
