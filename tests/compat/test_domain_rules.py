@@ -219,3 +219,30 @@ def test_secure_boot_domain_on_a_host_without_smm_is_refused(mc: MachineCatalog,
     with pytest.raises(HostLacksFeatures) as exc:
         pinned(xml, report("vm-debian12-6.18-pvm"), mc, platforms, "linux-3.8")
     assert [m.feature for m in exc.value.missing] == ["kvm-smm"]
+
+
+# -- <iommu model='virtio'> ---------------------------------------------------------------------------
+
+def test_virtio_iommu_granule_is_pinned_as_override(mc: MachineCatalog, platforms: PlatformSet) -> None:
+    """granule (host page size dependent) is resolved as for the argv libvirt passes, and written through
+    <qemu:override> on iommu0 (a GranuleMode: a string)."""
+    host = report("ubuntu2404-6.8")
+    out, manifest, d = pinned(dom("<iommu model='virtio'/>"), host, mc, platforms)
+    assert d.iommu is not None and (d.iommu.alias, d.iommu.device) == ("iommu0", "virtio-iommu")
+    ours = [(p.device, p.device_type, p.property, p.value) for p in manifest.pins if p.device == "iommu0"]
+    _, by_argv = analyze(["-machine", "pc-q35-10.0,accel=kvm", "-device",
+                          '{"driver":"virtio-iommu","id":"iommu0","bus":"pcie.0","addr":"0x2"}'],
+                         mc=mc, platforms=platforms, report=host)
+    assert ours == [(p.device, p.device_type, p.property, p.value) for p in by_argv.pins if p.device == "iommu0"]
+    assert [(dev, prop) for dev, _, prop, _ in ours] == [("iommu0", "granule")]
+    value = ours[0][3]
+    assert f'<qemu:property name="granule" type="string" value="{value}"/>' in out
+    again = read(out)
+    assert again.iommu is not None and dict(again.iommu.props) == {"granule": value}
+
+
+@pytest.mark.parametrize(("granule", "value"), [("<granule mode='host'/>", "host"),
+                                                ("<granule size='64' unit='KiB'/>", "64k")])
+def test_virtio_iommu_granule_from_newer_libvirt(granule: str, value: str) -> None:
+    d = read(dom(f"<iommu model='virtio'><driver>{granule}</driver></iommu>"))
+    assert d.iommu is not None and dict(d.iommu.props) == {"granule": value}

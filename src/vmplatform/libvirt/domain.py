@@ -129,6 +129,15 @@ class Vsock:
 
 
 @dataclass(frozen=True)
+class Iommu:
+    """``<iommu model='virtio'>``: QEMU's virtio-iommu (libvirt passes the alias ``virtio-iommu``)."""
+
+    alias: str
+    device: str
+    props: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Domain:
     name: str
     machine: str
@@ -140,11 +149,17 @@ class Domain:
     vsock: Vsock | None = None
     secure_boot: bool = False            # a secure-boot firmware: libvirt turns SMM on
     emulator: str = ""                   # <devices><emulator>
+    iommu: Iommu | None = None
+
+    @property
+    def override_only(self) -> frozenset[str]:
+        """Devices whose pins libvirt can only take as ``<qemu:override>`` (no attributes for them)."""
+        return frozenset([*([self.vsock.alias] if self.vsock else []), *([self.iommu.alias] if self.iommu else [])])
 
     @property
     def aliases(self) -> frozenset[str]:
         """The devices this XML defines (the ones a pin can be written into)."""
-        return frozenset([*(i.alias for i in self.interfaces), *([self.vsock.alias] if self.vsock else [])])
+        return frozenset([*(i.alias for i in self.interfaces), *self.override_only])
 
 
 def _switch(value: str, where: str, source: str) -> bool:
@@ -318,6 +333,38 @@ def _vsock(devices: minidom.Element | None, overrides: Mapping[str, list[tuple[s
     return Vsock(alias, device, cid, props)
 
 
+def _iommu(devices: minidom.Element | None, overrides: Mapping[str, list[tuple[str, object | None]]],
+           source: str) -> Iommu | None:
+    """libvirt qemu_command.c qemuBuildIOMMUCommandLine: model virtio is ``-device virtio-iommu`` with id
+    ``iommu0``; newer libvirt passes ``<driver><granule mode='host'/>`` or ``<granule size='4'
+    unit='KiB'/>`` as ``granule`` (libvirtd 11.3 ignores the element; seen with domxml-to-native)."""
+    el = next((e for e in (_xml.elements(devices, "iommu") if devices is not None else [])
+               if e.getAttribute("model") == "virtio"), None)
+    if el is None:
+        return None
+    alias_el = _xml.element(el, "alias")
+    alias = (alias_el.getAttribute("name") if alias_el is not None else "") or "iommu0"
+    props: dict[str, object] = {}
+    driver = _xml.element(el, "driver")
+    granule = _xml.element(driver, "granule") if driver is not None else None
+    if granule is not None:
+        if granule.getAttribute("mode"):
+            props["granule"] = granule.getAttribute("mode")
+        elif granule.getAttribute("size"):
+            unit = (granule.getAttribute("unit") or "KiB").lower()
+            size = granule.getAttribute("size")
+            if unit not in ("k", "kib") or not size.isdigit():
+                raise DomainXmlError(f"{source}: <iommu><driver><granule size='{size}' unit='{unit}'> is not a "
+                                     "granule QEMU knows", "QEMU takes 4k, 8k, 16k, 64k or host")
+            props["granule"] = f"{size}k"
+    for prop, value in overrides.get(alias, []):
+        if value is None:
+            props.pop(prop, None)
+        else:
+            props[prop] = value
+    return Iommu(alias, "virtio-iommu", props)
+
+
 def _firmware_smm(root: minidom.Element, os_el: minidom.Element | None, machine_props: dict[str, str],
                   source: str) -> bool:
     """Whether the domain boots a secure-boot firmware; sets ``smm=on`` where libvirt does."""
@@ -409,7 +456,7 @@ def parse_domain(doc: minidom.Document, source: str, *, vhost_available: bool,
     emulator_el = _xml.element(devices, "emulator") if devices is not None else None
     emulator = _xml.text_of(emulator_el).strip() if emulator_el is not None else ""
     return Domain(name, machine, accel, tuple(ifaces), machine_props, tuple(args), tuple(notes),
-                  _vsock(devices, overrides, source), secure_boot, emulator)
+                  _vsock(devices, overrides, source), secure_boot, emulator, _iommu(devices, overrides, source))
 
 
 def read_domain(text: str, source: str, *, vhost_available: bool,
@@ -445,4 +492,7 @@ def qemu_argv(domain: Domain) -> list[str]:
         vs = domain.vsock
         argv += ["-device", _device_json({"driver": vs.device, "id": vs.alias, "guest-cid": vs.cid or 3,
                                           **vs.props})]
+    if domain.iommu is not None:
+        argv += ["-device", _device_json({"driver": domain.iommu.device, "id": domain.iommu.alias,
+                                          **domain.iommu.props})]
     return argv + list(domain.commandline)

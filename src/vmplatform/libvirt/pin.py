@@ -95,7 +95,7 @@ def _write(doc: minidom.Document, domain: Domain, pins: Iterable[tuple[str, str,
     devices = _xml.element(root, "devices")
     elements = _xml.elements(devices, "interface") if devices is not None else []
     by_alias = {i.alias: elements[i.index] for i in domain.interfaces}
-    vsock = domain.vsock.alias if domain.vsock is not None else None
+    override_only = domain.override_only
     notes = []
     for device, device_type, prop, value in pins:
         if device == "machine":
@@ -104,7 +104,7 @@ def _write(doc: minidom.Document, domain: Domain, pins: Iterable[tuple[str, str,
             else:
                 notes.append(f"machine property {prop}={value} has no libvirt element; not pinned")
             continue
-        if device == vsock:  # <vsock> has no attribute for seqpacket: always an override
+        if device in override_only:  # <vsock>, <iommu>: libvirt has no attribute for these properties
             _override(root, device, prop, value)
             continue
         iface_el = by_alias.get(device)
