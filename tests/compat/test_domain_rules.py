@@ -246,3 +246,13 @@ def test_virtio_iommu_granule_is_pinned_as_override(mc: MachineCatalog, platform
 def test_virtio_iommu_granule_from_newer_libvirt(granule: str, value: str) -> None:
     d = read(dom(f"<iommu model='virtio'><driver>{granule}</driver></iommu>"))
     assert d.iommu is not None and dict(d.iommu.props) == {"granule": value}
+
+
+def test_virtio_mem_block_size_from_the_xml() -> None:
+    d = read(dom("<memory model='virtio-mem'><target><size unit='KiB'>1048576</size><node>0</node>"
+                 "<block unit='KiB'>2048</block><requested unit='KiB'>0</requested></target></memory>"
+                 "<memory model='virtio-mem'><target><block unit='MiB'>4</block></target></memory>"
+                 "<memory model='dimm'><target><size unit='KiB'>1048576</size></target></memory>"))
+    assert [(m.alias, m.device, dict(m.props)) for m in d.memory] == [
+        ("virtiomem0", "virtio-mem-pci", {"block-size": 2097152}),
+        ("virtiomem1", "virtio-mem-pci", {"block-size": 4194304})]

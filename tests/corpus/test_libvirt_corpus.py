@@ -76,8 +76,6 @@ def _networks() -> Networks:
 
 # Cases where the two roads still disagree, each with the XML-side reason (libvirt/domain.py).
 KNOWN_DISAGREEMENTS: dict[str, str] = {
-    "memory-hotplug-virtio-mem": "libvirt/domain.py ignores <memory model='virtio-mem'> (libvirt: virtio-mem-pci, "
-                                 "block-size)",
 }
 
 

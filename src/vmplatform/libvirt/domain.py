@@ -129,8 +129,10 @@ class Vsock:
 
 
 @dataclass(frozen=True)
-class Iommu:
-    """``<iommu model='virtio'>``: QEMU's virtio-iommu (libvirt passes the alias ``virtio-iommu``)."""
+class OverrideDevice:
+    """A device whose governed properties libvirt has no attribute for (pinned with ``<qemu:override>``):
+    ``<iommu model='virtio'>`` (libvirt passes QEMU's alias ``virtio-iommu``), ``<memory
+    model='virtio-mem'>`` (``virtio-mem-pci``)."""
 
     alias: str
     device: str
@@ -149,12 +151,14 @@ class Domain:
     vsock: Vsock | None = None
     secure_boot: bool = False            # a secure-boot firmware: libvirt turns SMM on
     emulator: str = ""                   # <devices><emulator>
-    iommu: Iommu | None = None
+    iommu: OverrideDevice | None = None
+    memory: tuple[OverrideDevice, ...] = ()        # <memory model='virtio-mem'> devices
 
     @property
     def override_only(self) -> frozenset[str]:
         """Devices whose pins libvirt can only take as ``<qemu:override>`` (no attributes for them)."""
-        return frozenset([*([self.vsock.alias] if self.vsock else []), *([self.iommu.alias] if self.iommu else [])])
+        return frozenset([*([self.vsock.alias] if self.vsock else []), *([self.iommu.alias] if self.iommu else []),
+                          *(m.alias for m in self.memory)])
 
     @property
     def aliases(self) -> frozenset[str]:
@@ -334,7 +338,7 @@ def _vsock(devices: minidom.Element | None, overrides: Mapping[str, list[tuple[s
 
 
 def _iommu(devices: minidom.Element | None, overrides: Mapping[str, list[tuple[str, object | None]]],
-           source: str) -> Iommu | None:
+           source: str) -> OverrideDevice | None:
     """libvirt qemu_command.c qemuBuildIOMMUCommandLine: model virtio is ``-device virtio-iommu`` with id
     ``iommu0``; newer libvirt passes ``<driver><granule mode='host'/>`` or ``<granule size='4'
     unit='KiB'/>`` as ``granule`` (libvirtd 11.3 ignores the element; seen with domxml-to-native)."""
@@ -362,7 +366,41 @@ def _iommu(devices: minidom.Element | None, overrides: Mapping[str, list[tuple[s
             props.pop(prop, None)
         else:
             props[prop] = value
-    return Iommu(alias, "virtio-iommu", props)
+    return OverrideDevice(alias, "virtio-iommu", props)
+
+
+_UNITS = {"b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024 ** 2, "mib": 1024 ** 2,
+          "mb": 1000 ** 2, "g": 1024 ** 3, "gib": 1024 ** 3, "gb": 1000 ** 3}
+
+
+def _virtio_mem(devices: minidom.Element | None, overrides: Mapping[str, list[tuple[str, object | None]]],
+                source: str) -> tuple[OverrideDevice, ...]:
+    """libvirt qemu_command.c qemuBuildMemoryDeviceProps: ``<memory model='virtio-mem'>`` is
+    ``-device virtio-mem-pci`` with id ``virtiomem<N>`` (qemuAssignDeviceMemoryAlias) and ``block-size``
+    from ``<target><block>`` (in bytes; libvirt's default unit is KiB)."""
+    out = []
+    mems = [e for e in (_xml.elements(devices, "memory") if devices is not None else [])
+            if e.getAttribute("model") == "virtio-mem"]
+    for i, el in enumerate(mems):
+        alias_el = _xml.element(el, "alias")
+        alias = (alias_el.getAttribute("name") if alias_el is not None else "") or f"virtiomem{i}"
+        props: dict[str, object] = {}
+        target = _xml.element(el, "target")
+        block = _xml.element(target, "block") if target is not None else None
+        if block is not None:
+            unit = (block.getAttribute("unit") or "KiB").lower()
+            text = _xml.text_of(block).strip()
+            if unit not in _UNITS or not text.isdigit():
+                raise DomainXmlError(f"{source}: <memory model='virtio-mem'><target><block unit='{unit}'>{text}"
+                                     "</block> is not a size", "give the block size as a number of KiB")
+            props["block-size"] = int(text) * _UNITS[unit]
+        for prop, value in overrides.get(alias, []):
+            if value is None:
+                props.pop(prop, None)
+            else:
+                props[prop] = value
+        out.append(OverrideDevice(alias, "virtio-mem-pci", props))
+    return tuple(out)
 
 
 def _firmware_smm(root: minidom.Element, os_el: minidom.Element | None, machine_props: dict[str, str],
@@ -456,7 +494,8 @@ def parse_domain(doc: minidom.Document, source: str, *, vhost_available: bool,
     emulator_el = _xml.element(devices, "emulator") if devices is not None else None
     emulator = _xml.text_of(emulator_el).strip() if emulator_el is not None else ""
     return Domain(name, machine, accel, tuple(ifaces), machine_props, tuple(args), tuple(notes),
-                  _vsock(devices, overrides, source), secure_boot, emulator, _iommu(devices, overrides, source))
+                  _vsock(devices, overrides, source), secure_boot, emulator, _iommu(devices, overrides, source),
+                  _virtio_mem(devices, overrides, source))
 
 
 def read_domain(text: str, source: str, *, vhost_available: bool,
@@ -495,4 +534,6 @@ def qemu_argv(domain: Domain) -> list[str]:
     if domain.iommu is not None:
         argv += ["-device", _device_json({"driver": domain.iommu.device, "id": domain.iommu.alias,
                                           **domain.iommu.props})]
+    for mem in domain.memory:
+        argv += ["-device", _device_json({"driver": mem.device, "id": mem.alias, **mem.props})]
     return argv + list(domain.commandline)
