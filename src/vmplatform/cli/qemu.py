@@ -16,6 +16,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
+    from ..features import Accel
+
 OWN = ("--qemu-binary", "--host", "--platform-dir", "--machine-catalog")
 OWN_FLAGS = ("--dry-run",)
 
@@ -105,7 +107,7 @@ def run(ns: argparse.Namespace) -> int:
         args = args[1:]
     platforms = load_platforms(ns.platform_dir)
     if _platform_value(args) in ("help", "?"):
-        print(platform_help(evaluate(host_report(ns), platforms)))
+        print(platform_help(evaluate(host_report(ns), platforms, _help_accel(args))))
         return 0
     if is_help_request(args):
         # -version, -machine help, -device help, ...: QEMU answers and exits; nothing to pin
@@ -158,4 +160,18 @@ def _platform_value(args: list[str]) -> str | None:
     for i, a in enumerate(args[:-1]):
         if a in ("-platform", "--platform"):
             return args[i + 1]
+    return None
+
+
+def _help_accel(args: list[str]) -> "Accel | None":
+    """The accelerator named in the argv (for -platform help), else None: the host's."""
+    import re
+
+    from ..features import Accel
+
+    text = " ".join(args)
+    if "-enable-kvm" in args or re.search(r"(^|[ ,:=])kvm(\b|$)", text) and "accel" in text:
+        return Accel.KVM
+    if re.search(r"accel[ =]tcg", text):
+        return Accel.TCG
     return None
