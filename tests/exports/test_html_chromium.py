@@ -87,7 +87,7 @@ def test_chromium_dom_has_the_answers(big_fleet: tuple[FleetView, list[object]],
     assert re.search(r'<div id="default">\s*<div class="name">' + re.escape(expected.platform.name) + "</div>", dom)
     held = dom[dom.index('id="held-back"'):]
     for n in expected.newer:
-        row = held[held.index(f"<td>{n.platform.name}</td>"):]
+        row = held[held.index(f'<span class="pname">{n.platform.name}</span>'):]
         row = row[:row.index("</tr>")]
         lacking = {u.feature for hb in n.held_back_by for u in hb.lacks}
         assert set(re.findall(r'<span class="lack">([a-z0-9-]+) [\d,]+</span>', row)) == lacking

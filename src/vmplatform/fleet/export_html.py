@@ -9,6 +9,7 @@ per domain.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections import Counter
 from collections.abc import Sequence
@@ -44,8 +45,26 @@ class Lack:
 
 
 @dataclass(frozen=True)
+class Column:
+    """Consecutive platforms (oldest first) that every domain supports alike: one matrix column."""
+
+    platforms: tuple[Platform, ...]
+
+    @property
+    def label(self) -> str:
+        first, last = self.platforms[0].name, self.platforms[-1].name
+        return first if len(self.platforms) == 1 else f"{first} \u2026 {last} ({len(self.platforms)})"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.platforms)
+
+
+@dataclass(frozen=True)
 class HeldPlatform:
-    platform: Platform
+    """Newer platforms held back alike (same hosts, same missing features): one row, newest first."""
+
+    platforms: tuple[Platform, ...]
     supporting: int                    # hosts that support it
     held_by: int                       # hosts that do not
     domains: int                       # migration domains those hosts are in
@@ -59,8 +78,9 @@ class ReportModel:
     generated: str
     host_count: int
     class_count: int
-    columns: tuple[Platform, ...]      # oldest first
+    columns: tuple[Column, ...]        # oldest first
     column_hosts: tuple[int, ...]      # hosts supporting each column
+    platform_count: int
     rows: tuple[DomainRow, ...]
     rest: DomainRow | None             # the domains beyond max_rows, summed
     domain_count: int
@@ -76,16 +96,26 @@ def _kernels(view: FleetView, hosts: Sequence[str], top: int = 3) -> tuple[tuple
 
 def report_model(view: FleetView, title: str = "vmplatform fleet report", max_rows: int = 40,
                  now: datetime.datetime | None = None) -> ReportModel:
-    columns = tuple(view.platforms.ordered())
     total = view.host_count
     domains = view.domains()
+    # Neighbouring platforms that every domain supports alike share a column: 112 platforms, a dozen columns.
+    columns_l: list[list[Platform]] = []
+    last_pattern: tuple[bool, ...] | None = None
+    for p in view.platforms.ordered():
+        pattern = tuple(p.name in d.platforms for d in domains)
+        if pattern == last_pattern:
+            columns_l[-1].append(p)
+        else:
+            columns_l.append([p])
+        last_pattern = pattern
+    columns = tuple(Column(tuple(c)) for c in columns_l)
 
     def row(d: Domain) -> DomainRow:
         hosts = d.hosts
         newest = max((view.platforms.get(p) for p in d.platforms), key=lambda p: (p.released, p.name),
                      default=None)
         return DomainRow(domain_id(d.platforms), d.size, d.size / total if total else 0.0,
-                         tuple(p.name in d.platforms for p in columns), hosts[:EXAMPLE_HOSTS],
+                         tuple(c.platforms[0].name in d.platforms for c in columns), hosts[:EXAMPLE_HOSTS],
                          _kernels(view, hosts), len(d.platforms), newest.name if newest else "")
 
     rows = tuple(row(d) for d in domains[:max_rows])
@@ -95,7 +125,8 @@ def report_model(view: FleetView, title: str = "vmplatform fleet report", max_ro
         size = sum(d.size for d in others)
         rest = DomainRow(f"{len(others)} more domains", size, size / total, tuple(
             False for _ in columns), (), (), 0, "")
-    column_hosts = tuple(sum(d.size for d in domains if p.name in d.platforms) for p in columns)
+    column_hosts = tuple(sum(d.size for d in domains if c.platforms[0].name in d.platforms) for c in columns)
+    hosts_with = {p.name: n for c, n in zip(columns, column_hosts) for p in c.platforms}
 
     base = view.baseline()
     newer: list[HeldPlatform] = []
@@ -110,13 +141,24 @@ def report_model(view: FleetView, title: str = "vmplatform fleet report", max_ro
                 for u in hb.lacks:
                     per_feature[u.feature] += len(fc.hosts)
             lacks = tuple(Lack(f, c) for f, c in sorted(per_feature.items(), key=lambda fc: (-fc[1], fc[0])))
-            supporting = column_hosts[columns.index(n.platform)] if n.platform in columns else 0
-            newer.append(HeldPlatform(n.platform, supporting, held, len(doms), lacks, n.not_in_baseline))
+            entry = HeldPlatform((n.platform,), hosts_with.get(n.platform.name, 0), held, len(doms), lacks,
+                                 n.not_in_baseline)
+            if newer and _same_hold(newer[-1], entry):
+                entry = dataclasses.replace(newer[-1], platforms=newer[-1].platforms + (n.platform,))
+                newer[-1] = entry
+            else:
+                newer.append(entry)
     chart = rows[:20] + ((DomainRow("other", sum(r.size for r in rows[20:]) + (rest.size if rest else 0), 0.0,
                                     (), (), (), 0, ""),) if len(rows) > 20 or rest else ())
     stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
-    return ReportModel(title, stamp, total, len(view.classes), columns, column_hosts, rows, rest,
+    return ReportModel(title, stamp, total, len(view.classes), columns, column_hosts, len(list(view.platforms)),
+                       rows, rest,
                        len(domains), base.platform if base else None, tuple(newer), chart)
+
+
+def _same_hold(a: HeldPlatform, b: HeldPlatform) -> bool:
+    return (a.supporting, a.held_by, a.domains, a.lacks, a.not_in_default) == \
+        (b.supporting, b.held_by, b.domains, b.lacks, b.not_in_default)
 
 
 def render_html(model: ReportModel) -> str:

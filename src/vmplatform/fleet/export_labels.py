@@ -20,6 +20,7 @@ nfd-worker (local source), or ``kubectl label node`` arguments.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -116,11 +117,12 @@ class LabelSet:
     nodes: tuple[NodeLabels, ...]            # sorted by host
     names: Mapping[str, str]                 # label name part -> what it stands for ("platform linux-6.2")
 
+    @functools.cached_property
+    def _by_host(self) -> dict[str, NodeLabels]:
+        return {n.host: n for n in self.nodes}
+
     def node(self, host: str) -> NodeLabels:
-        for n in self.nodes:
-            if n.host == host:
-                return n
-        raise KeyError(host)
+        return self._by_host[host]
 
 
 def node_labels(view: FleetView, reports: Mapping[str, HostReport] | None = None,
@@ -152,22 +154,26 @@ def node_labels(view: FleetView, reports: Mapping[str, HostReport] | None = None
                     else "false"
         labels[f"{prefix}/domain"] = domain_id(fc.supported_platforms)
         per_class.append(labels)
+    # Hosts of one class with the same default carry the same labels: build and check them once.
+    shared: dict[tuple[int, str | None], tuple[Mapping[str, str], tuple[str, ...]]] = {}
     nodes = []
     for host in sorted(view.class_index if hosts is None else set(hosts)):
         if host not in view.class_index:
             raise LabelError(f"no host {host} in the fleet", "list the hosts with 'vmplatform fleet hosts'")
-        labels = dict(per_class[view.class_index[host]])
-        default = defaults.get(host)
-        if default is not None:
-            labels[f"{prefix}/default-platform"] = default if len(default) <= VALUE_MAX and \
-                _VALUE_RE.match(default) else label_name("platform", default).partition(".")[2]
-        for key, value in labels.items():
-            problems = label_problems(key, value)
-            if problems:
-                raise LabelError(f"host {host}: label {key}={value} is not valid: {'; '.join(problems)}",
-                                 "choose a different --prefix (a lower-case DNS subdomain)")
-        nodes.append(NodeLabels(host, MappingProxyType(dict(sorted(labels.items()))),
-                                tuple(sorted(every_key - set(labels)))))
+        key = (view.class_index[host], defaults.get(host))
+        if key not in shared:
+            labels = dict(per_class[key[0]])
+            default = key[1]
+            if default is not None:
+                labels[f"{prefix}/default-platform"] = default if len(default) <= VALUE_MAX and \
+                    _VALUE_RE.match(default) else label_name("platform", default).partition(".")[2]
+            for k, value in labels.items():
+                problems = label_problems(k, value)
+                if problems:
+                    raise LabelError(f"host {host}: label {k}={value} is not valid: {'; '.join(problems)}",
+                                     "choose a different --prefix (a lower-case DNS subdomain)")
+            shared[key] = (MappingProxyType(dict(sorted(labels.items()))), tuple(sorted(every_key - set(labels))))
+        nodes.append(NodeLabels(host, *shared[key]))
     return LabelSet(tuple(nodes), MappingProxyType(dict(sorted(names.items()))))
 
 
