@@ -157,3 +157,21 @@ def test_template_escapes_host_names(platforms: PlatformSet) -> None:
     view = fleet_view([("<b>evil</b>&", report)], platforms)
     html = render_html(report_model(view))
     assert "<b>evil</b>&" not in html and "&lt;b&gt;evil&lt;/b&gt;&amp;" in html
+
+
+def test_columns_merge_exactly_the_platforms_every_domain_treats_alike(
+        big_fleet: tuple[FleetView, list[object]], platforms: PlatformSet) -> None:
+    view, _ = big_fleet
+    model = report_model(view)
+    doms = view.domains()
+    flat = [p.name for c in model.columns for p in c.platforms]
+    assert flat == [p.name for p in platforms.ordered()]          # every platform once, oldest first
+    assert len(model.columns) < len(flat)                          # merged: readable width
+    pattern = {p.name: tuple(p.name in d.platforms for d in doms) for p in platforms}
+    for c in model.columns:
+        assert len({pattern[n] for n in c.names}) == 1
+    for a, b in zip(model.columns, model.columns[1:]):
+        assert pattern[a.names[-1]] != pattern[b.names[0]]
+    # the bottom row counts hosts, independently of the view: per host, through its class's support
+    for i, c in enumerate(model.columns):
+        assert model.column_hosts[i] == sum(1 for h in view.class_index if c.names[0] in view.class_of(h).supported_platforms)
