@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.realkernels.matrix import DATA_DIR, KernelRecord, load_records
-from vmplatform.features import Catalog, Category, default_catalog
+from vmplatform.features import Accel, Catalog, Category, default_catalog
 from vmplatform.platforms import Platform, PlatformSet, load_platforms
 from vmplatform.report import FeatureStatus
 from vmplatform.support import evaluate
@@ -77,12 +77,13 @@ def _upstream(platforms: PlatformSet) -> list[Platform]:
 
 @pytest.mark.parametrize("rec", RECORDS, ids=IDS)
 def test_every_upstream_release_up_to_the_kernel_is_supported(rec: KernelRecord, platforms: PlatformSet) -> None:
-    """linux-X.Y promises nothing a real X.Y (or later) kernel lacks."""
+    """linux-X.Y promises nothing a real X.Y (or later) kernel lacks: with every module loaded and
+    KVM available, each of its guarantees holds (nothing unavailable, not merely "usable")."""
     sr = evaluate(rec.report, platforms)
     due = [p for p in _upstream(platforms) if p.kernel and _series(p.kernel) <= rec.series]
     assert due, "no upstream platform at or below this kernel"
     refused = {p.name: [u.feature for u in sr.get(p.name).unavailable]
-               for p in due if not sr.get(p.name).supported}
+               for p in due if sr.get(p.name).unavailable}
     assert not refused, f"{rec.abi}: platforms of its release or older refused: {refused}"
 
 
@@ -114,7 +115,7 @@ def test_debian_platform_is_supported_on_its_own_kernel(rec: KernelRecord, platf
     if own is None:
         pytest.skip(f"no Debian platform for {rec.suite}")
     ps = evaluate(rec.report, platforms).get(own.name)
-    assert ps.supported, f"{own.name} on {rec.abi} {rec.package_version} lacks {[u.feature for u in ps.unavailable]}"
+    assert ps.supported and not ps.unavailable, f"{own.name} on {rec.abi} {rec.package_version} lacks {[u.feature for u in ps.unavailable]}"
 
 
 def test_each_debian_release_platform_has_its_kernel_booted(platforms: PlatformSet) -> None:
@@ -171,22 +172,65 @@ def test_feature_answers_never_regress_across_releases() -> None:
         assert not lost, f"{newer.abi} lacks {sorted(lost)} which {older.abi} has"
 
 
-HOSTS = DATA_DIR.parent / "hosts"
-REAL_HOSTS = sorted(HOSTS.glob("real-*-root.json"))
+PROBED = DATA_DIR.parent / "probed"
+REAL_HOSTS = sorted(PROBED.glob("*-root.json"))
+
+
+def test_real_host_reports_are_checked_in() -> None:
+    assert REAL_HOSTS, f"no real host reports in {PROBED} (scripts/real-kernels --this-host)"
 
 
 @pytest.mark.parametrize("root_path", REAL_HOSTS, ids=lambda p: p.stem)
-def test_this_hosts_probe_as_nobody_never_contradicts_root(root_path: Path) -> None:
+def test_a_real_hosts_probe_as_nobody_never_contradicts_root(root_path: Path) -> None:
     """The checked-in probes of a real host (scripts/real-kernels --this-host): root, and nobody."""
     from vmplatform.report import loads
 
     root = loads(root_path.read_text(encoding="utf-8"), str(root_path))
-    nobody_path = root_path.with_name(root_path.name.replace("-root.json", "-nobody.json"))
+    nobody_path = root_path.with_name(root_path.name.replace("-root.json", "-unprivileged.json"))
     nobody = loads(nobody_path.read_text(encoding="utf-8"), str(nobody_path))
     assert root.probe_mode == "root" and nobody.probe_mode in ("user-namespace", "unprivileged")
-    assert root_path.name == f"real-{root.host.kernel_release}-root.json"
     assert nobody.host.kernel_release == root.host.kernel_release
     for res in root.results:
         got = nobody.status(res.feature)
         assert got is res.status or got is FeatureStatus.UNKNOWN or (
             res.feature == "ebpf-rss" and got is FeatureStatus.UNSUPPORTED), res.feature
+
+
+@pytest.mark.parametrize("rec", [r for r in RECORDS if r.tun_only is not None], ids=lambda r: r.abi)
+@pytest.mark.parametrize("accel", list(Accel), ids=lambda a: a.value)
+def test_loading_optional_modules_changes_neither_support_nor_default(
+        rec: KernelRecord, accel: Accel, platforms: PlatformSet) -> None:
+    """The same kernel probed with only tun loaded, then with vhost_net, vhost_vsock and kvm_amd too:
+    the default, and the support of every platform not newer than the kernel, stay the same (a
+    host's answer must not flip because a module loaded or a device node was opened).
+
+    Platforms newer than the kernel do still flip: on 5.10 without vhost_vsock, linux-5.14 ...
+    linux-6.1 (and RHEL 9, Ubuntu 22.04, Debian 12) are usable "for VMs without vhost-vsock";
+    loading vhost_vsock (5.10 has no SEQPACKET) makes them unsupported.
+    """
+    assert rec.tun_only is not None
+    before = evaluate(rec.tun_only, platforms, accel)
+    after = evaluate(rec.report, platforms, accel)
+    assert before.default.name == after.default.name
+    own = [p.name for p in platforms if p.kernel and _series(p.kernel) <= rec.series]
+    assert {n: before.get(n).supported for n in own} == {n: after.get(n).supported for n in own}
+    # Loading modules only adds guarantees; under KVM (kvm_amd gives /dev/kvm) strictly more.
+    guaranteed_before = {ps.name for ps in before if ps.guaranteed}
+    guaranteed_after = {ps.name for ps in after if ps.guaranteed}
+    assert guaranteed_before <= guaranteed_after
+    if accel is Accel.KVM:
+        assert guaranteed_before < guaranteed_after
+
+
+@pytest.mark.parametrize("rec", [r for r in RECORDS if r.tun_only is not None], ids=lambda r: r.abi)
+def test_without_kvm_the_host_is_judged_for_tcg(rec: KernelRecord, platforms: PlatformSet,
+                                                 catalog: Catalog) -> None:
+    """No /dev/kvm (kvm_amd not loaded): support is computed for TCG, and no platform is refused
+    for a KVM-only feature; with kvm_amd loaded it is computed for KVM."""
+    assert rec.tun_only is not None
+    sr = evaluate(rec.tun_only, platforms)
+    assert sr.accel is Accel.TCG and evaluate(rec.report, platforms).accel is Accel.KVM
+    kvm_only = {f.id for f in catalog if not f.matters_under(Accel.TCG)}
+    assert kvm_only, "the catalog has KVM-only features"
+    blamed = {ps.name: [u.feature for u in ps.unavailable if u.feature in kvm_only] for ps in sr}
+    assert not any(blamed.values()), blamed

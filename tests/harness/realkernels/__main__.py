@@ -5,6 +5,7 @@
     scripts/real-kernels 6.6.0-1-amd64@trixie  # any ABI-named image package, with its suite
     scripts/real-kernels --table               # the kernel x feature table of the checked-in reports
     scripts/real-kernels --this-host           # this host's own reports (root, and as nobody)
+                                               # into tests/data/probed as DISTRO-X.Y-{root,unprivileged}.json
 
 Nothing is installed on the host: packages are fetched with ``apt-get download``
 through a temporary sources file (see apt.py) and unpacked into a cache
@@ -28,7 +29,7 @@ from .matrix import DATA_DIR, MATRIX, REPORT_SCHEMA, find_spec, load_records
 from .table import README, render_table, update_readme
 
 DEFAULT_CACHE = Path("/var/cache/vmplatform/real-kernels")
-HOSTS_DIR = DATA_DIR.parent / "hosts"
+PROBED_DIR = DATA_DIR.parent / "probed"
 
 
 def write_record(result: BootResult, out: Path) -> Path:
@@ -55,7 +56,8 @@ def write_record(result: BootResult, out: Path) -> Path:
     }
     (d / "kernel.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     names = {"probe": "host-report.json", "query-platforms": "query-platforms.json",
-             "probe-unprivileged": "host-report-unprivileged.json"}
+             "probe-unprivileged": "host-report-unprivileged.json",
+             "probe-tun-only": "host-report-tun-only.json"}
     for run, fname in names.items():
         if result.outputs.get(run) is not None:
             (d / fname).write_text(json.dumps(result.outputs[run], indent=2) + "\n", encoding="utf-8")
@@ -63,7 +65,7 @@ def write_record(result: BootResult, out: Path) -> Path:
 
 
 def this_host(out: Path) -> int:
-    """Probe this host as root and as nobody with the installed command, into tests/data/hosts."""
+    """Probe this host as root and as nobody (the way tests/data/probed/README.md describes)."""
     exe = [sys.executable, "-m", "vmplatform"]
     env = {**os.environ, "VMPLATFORM_NO_PROBE_CACHE": "1"}
     root = subprocess.run([*exe, "probe", "--json"], capture_output=True, text=True, env=env, check=False)
@@ -77,10 +79,11 @@ def this_host(out: Path) -> int:
     if nobody.returncode != 0:
         print(f"real-kernels: the probe as nobody failed: {nobody.stderr.strip()[-500:]}", file=sys.stderr)
         return 1
-    u = os.uname()
-    base = f"real-{u.release}"
+    osr = json.loads(root.stdout)["host"]["os-release"]
+    series = ".".join(os.uname().release.split("-")[0].split(".")[:2])
+    base = f"{osr.get('ID', 'linux')}{osr.get('VERSION_ID', '')}-{series}"
     out.mkdir(parents=True, exist_ok=True)
-    for suffix, text in (("root", root.stdout), ("nobody", nobody.stdout)):
+    for suffix, text in (("root", root.stdout), ("unprivileged", nobody.stdout)):
         path = out / f"{base}-{suffix}.json"
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path}")
@@ -98,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep-logs", type=Path, help="copy each boot's console and result logs here")
     p.add_argument("--table", action="store_true", help="print the kernel x feature table of --out")
     p.add_argument("--update-readme", action="store_true", help="write that table into README.md")
-    p.add_argument("--this-host", action="store_true", help="probe this host (root and nobody) into tests/data/hosts")
+    p.add_argument("--this-host", action="store_true", help="probe this host as root and as nobody")
+    p.add_argument("--hosts-out", type=Path, default=PROBED_DIR, help="where --this-host writes (default %(default)s)")
     ns = p.parse_args(argv)
     try:
         specs = [find_spec(k) for k in ns.kernels]
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("name kernels, or use --all, --ci, --table, --update-readme or --this-host")
     rc = 0
     if ns.this_host:
-        rc |= this_host(HOSTS_DIR)
+        rc |= this_host(ns.hosts_out)
     if specs:
         t0 = time.monotonic()
         try:

@@ -70,6 +70,7 @@ class KernelRecord:
     report: HostReport
     unprivileged: HostReport | None
     query_platforms: list[dict[str, Any]]
+    tun_only: HostReport | None = None   # probed before vhost_net, vhost_vsock and kvm_amd loaded
 
     @property
     def abi(self) -> str:
@@ -93,15 +94,20 @@ class KernelRecord:
         return self.version[0], self.version[1]
 
 
+def _report(path: Path) -> HostReport | None:
+    if not path.exists():
+        return None
+    return from_json_obj(json.loads(path.read_text(encoding="utf-8")), str(path))
+
+
 def load_record(directory: Path) -> KernelRecord:
     meta = json.loads((directory / "kernel.json").read_text(encoding="utf-8"))
-    report = from_json_obj(json.loads((directory / "host-report.json").read_text(encoding="utf-8")),
-                           str(directory / "host-report.json"))
-    unpriv_path = directory / "host-report-unprivileged.json"
-    unpriv = (from_json_obj(json.loads(unpriv_path.read_text(encoding="utf-8")), str(unpriv_path))
-              if unpriv_path.exists() else None)
+    report = _report(directory / "host-report.json")
+    if report is None:
+        raise FileNotFoundError(f"{directory}: no host-report.json; rerun scripts/real-kernels {directory.name}")
     qp = json.loads((directory / "query-platforms.json").read_text(encoding="utf-8"))
-    return KernelRecord(directory, meta, report, unpriv, qp)
+    return KernelRecord(directory, meta, report, _report(directory / "host-report-unprivileged.json"), qp,
+                        _report(directory / "host-report-tun-only.json"))
 
 
 def load_records(data_dir: Path = DATA_DIR) -> list[KernelRecord]:

@@ -85,23 +85,16 @@ stty -F /dev/ttyS1 raw -echo 2>/dev/null
 exec 3>/dev/ttyS1
 say() {{ echo "$*" >&3; }}
 up() {{ say "VMP-UPTIME $1 $(cut -d' ' -f1 /proc/uptime)"; }}
-up booted
-say "VMP-KERNEL $(uname -r) $(uname -v)"
-while read -r m; do
-    [ -n "$m" ] || continue
-    if out=$(insmod "/lib/modules/$m.ko" 2>&1); then say "VMP-MODULE $m loaded"
-    else say "VMP-MODULE $m failed $out"; fi
-done < /etc/modules.list
-up modules
-# The permissions systemd-udev's default rules (50-udev-default.rules) give these nodes,
-# so the unprivileged probe meets what it meets on a distribution host.
-chmod 0666 /dev/net/tun /dev/vhost-net /dev/vhost-vsock /dev/kvm 2>/dev/null
-for n in /dev/net/tun /dev/vhost-net /dev/vhost-vsock /dev/kvm; do
-    [ -e "$n" ] && say "VMP-NODE $n present" || say "VMP-NODE $n absent"
-done
-export PYTHONHOME=/usr PYTHONPATH={GUEST_PYTHONPATH} VMPLATFORM_NO_PROBE_CACHE=1 PYTHONDONTWRITEBYTECODE=1
-export VMPLATFORM_CACHE_DIR=/tmp/cache HOME=/tmp
-PY="/usr/bin/{Path(_python()).name} -S"
+load() {{
+    while read -r m; do
+        [ -n "$m" ] || continue
+        if out=$(insmod "/lib/modules/$m.ko" 2>&1); then say "VMP-MODULE $m loaded"
+        else say "VMP-MODULE $m failed $out"; fi
+    done < "$1"
+    # The permissions systemd-udev's default rules (50-udev-default.rules) give these
+    # nodes, so the unprivileged probe meets what it meets on a distribution host.
+    chmod 0666 /dev/net/tun /dev/vhost-net /dev/vhost-vsock /dev/kvm 2>/dev/null
+}}
 run() {{
     name=$1
     shift
@@ -119,6 +112,20 @@ run() {{
     fi
     up "$name"
 }}
+export PYTHONHOME=/usr PYTHONPATH={GUEST_PYTHONPATH} VMPLATFORM_NO_PROBE_CACHE=1 PYTHONDONTWRITEBYTECODE=1
+export VMPLATFORM_CACHE_DIR=/tmp/cache HOME=/tmp
+PY="/usr/bin/{Path(_python()).name} -S"
+up booted
+say "VMP-KERNEL $(uname -r) $(uname -v)"
+# First only TUN: the host before anyone loads vhost_net, vhost_vsock or kvm_amd
+# (no modprobe here, so nothing autoloads either).
+load /etc/modules.base
+run probe-tun-only $PY -m vmplatform probe --json
+load /etc/modules.list
+up modules
+for n in /dev/net/tun /dev/vhost-net /dev/vhost-vsock /dev/kvm; do
+    [ -e "$n" ] && say "VMP-NODE $n present" || say "VMP-NODE $n absent"
+done
 {chr(10).join(runs)}
 say "VMP-DONE"
 poweroff -f
@@ -201,7 +208,9 @@ def _file_entries(kernel: PreparedKernel) -> dict[str, tuple[int, bytes]]:
     add("/bin/busybox", paths.BUSYBOX.read_bytes(), exe)
     add("/etc/os-release", _os_release(kernel).encode())
     add("/etc/hostname", f"{kernel.spec.image_package}\n".encode())
-    add("/etc/modules.list", "".join(f"{m}\n" for m in kernel.modules).encode())
+    base = kernel.modules[:kernel.modules.index("tun") + 1] if "tun" in kernel.modules else ()
+    add("/etc/modules.base", "".join(f"{m}\n" for m in base).encode())
+    add("/etc/modules.list", "".join(f"{m}\n" for m in kernel.modules[len(base):]).encode())
     add("/opt/as-nobody.py", _AS_NOBODY.encode(), exe)
     for m in kernel.modules:
         add(f"/lib/modules/{m}.ko", (kernel.directory / "modules" / f"{m}.ko").read_bytes())
