@@ -9,7 +9,7 @@ import pytest
 from tests.harness import paths
 from tests.harness.realkernels.apt import DebianSource, parse_sources
 from tests.harness.realkernels.boot import parse_results
-from tests.harness.realkernels.kernel import extract_vmlinux, has_pvh_entry, load_order, modinfo, read_module
+from tests.harness.realkernels.kernel import devname_line, extract_vmlinux, has_pvh_entry, load_order, modinfo, read_module
 from tests.harness.realkernels.matrix import MATRIX, find_spec
 
 
@@ -76,3 +76,14 @@ def test_module_dependencies_come_from_modinfo() -> None:
     assert order == ["failover", "net_failover", "virtio_net"] and missing == ["no_such_module"]
     order, _, _ = load_order(["virtio_net"], index, builtin={"failover"})
     assert order == ["net_failover", "virtio_net"]
+
+
+def test_devname_line_as_depmod_writes_it() -> None:
+    """From a real module's aliases; virtio_net has no device node, so no line."""
+    mods = _guest() / "modules"
+    assert devname_line("virtio_net", read_module(mods / "virtio_net.ko")) is None
+    cached = sorted(Path("/var/cache/vmplatform/real-kernels").glob("*/modules/vhost_net.ko"))
+    if not cached:
+        pytest.skip("no real-kernels cache with vhost_net (scripts/real-kernels)")
+    # include/uapi/linux/major.h MISC_MAJOR 10, include/linux/miscdevice.h VHOST_NET_MINOR 238
+    assert devname_line("vhost_net", cached[0].read_bytes()) == "vhost_net vhost-net c10:238"

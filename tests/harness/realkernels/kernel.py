@@ -179,7 +179,15 @@ def read_module(path: Path) -> bytes:
 
 
 def modinfo(elf: bytes) -> dict[str, str]:
-    """The ``key=value`` strings of an ELF64 module's ``.modinfo`` section."""
+    """The ``key=value`` strings of an ELF64 module's ``.modinfo`` section (first value of each key)."""
+    out: dict[str, str] = {}
+    for k, v in modinfo_items(elf):
+        out.setdefault(k, v)
+    return out
+
+
+def modinfo_items(elf: bytes) -> list[tuple[str, str]]:
+    """Every ``key=value`` string of the ``.modinfo`` section, in order (``alias`` repeats)."""
     shoff, = struct.unpack_from("<Q", elf, 0x28)
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x3A)
 
@@ -188,15 +196,27 @@ def modinfo(elf: bytes) -> dict[str, str]:
         return name, off, size
 
     _, stroff, _ = section(shstrndx)
-    out: dict[str, str] = {}
+    out: list[tuple[str, str]] = []
     for i in range(shnum):
         name, off, size = section(i)
         if elf[stroff + name:elf.index(b"\0", stroff + name)] == b".modinfo":
             for item in elf[off:off + size].split(b"\0"):
                 k, sep, v = item.decode(errors="replace").partition("=")
                 if sep:
-                    out.setdefault(k, v)
+                    out.append((k, v))
     return out
+
+
+def devname_line(module: str, elf: bytes) -> str | None:
+    """The ``modules.devname`` line depmod writes for a module with a ``devname:`` and a
+    ``char-major-M-m`` alias (kmod's depmod.c output_devname), e.g. ``vhost_net vhost-net c10:238``."""
+    aliases = [v for k, v in modinfo_items(elf) if k == "alias"]
+    node = next((a[len("devname:"):] for a in aliases if a.startswith("devname:")), None)
+    char = next((a[len("char-major-"):] for a in aliases if a.startswith("char-major-")), None)
+    if node is None or char is None or char.count("-") != 1:
+        return None
+    major, minor = char.split("-")
+    return f"{module} {node} c{major}:{minor}"
 
 
 def load_order(wanted: Iterable[str], index: dict[str, Path], builtin: set[str]

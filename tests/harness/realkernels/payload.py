@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ..initramfs import _Entry, write_newc
 from .. import paths
-from .kernel import PreparedKernel
+from .kernel import PreparedKernel, devname_line
 
 PAYLOAD_FORMAT = 1
 GUEST_PYTHONPATH = "/opt/vmplatform"
@@ -61,8 +61,9 @@ for argv in ({runs}):
             runpy.run_module("vmplatform", run_name="__main__", alter_sys=True)
         except SystemExit:
             pass
-# The unprivileged probe's road (user namespace, ctypes) is not taken as root here.
-import ctypes, vmplatform.probe.userns, vmplatform.probe.bpf
+# Roads not taken as root on a host with every module loaded: the user namespace
+# (ctypes), BPF, and autoloading an absent device's module (tempfile, shutil).
+import ctypes, shutil, tempfile, vmplatform.probe.userns, vmplatform.probe.bpf, vmplatform.probe.modules
 print(json.dumps(sorted({{getattr(m, "__file__", None) or "" for m in list(sys.modules.values())}})))
 """
 
@@ -212,8 +213,17 @@ def _file_entries(kernel: PreparedKernel) -> dict[str, tuple[int, bytes]]:
     add("/etc/modules.base", "".join(f"{m}\n" for m in base).encode())
     add("/etc/modules.list", "".join(f"{m}\n" for m in kernel.modules[len(base):]).encode())
     add("/opt/as-nobody.py", _AS_NOBODY.encode(), exe)
+    devnames = ["# Device nodes to trigger on-demand module loading."]
     for m in kernel.modules:
-        add(f"/lib/modules/{m}.ko", (kernel.directory / "modules" / f"{m}.ko").read_bytes())
+        blob = (kernel.directory / "modules" / f"{m}.ko").read_bytes()
+        add(f"/lib/modules/{m}.ko", blob)
+        line = devname_line(m, blob)
+        if line:
+            devnames.append(line)
+    # What depmod would have written at install time (the packages ship no modules.* index),
+    # for the modules this archive carries: the probe reads it to tell "not loaded" from
+    # "not built". There is no /sbin/modprobe, so opening such a node cannot load the module.
+    add(f"/lib/modules/{kernel.release}/modules.devname", ("\n".join(devnames) + "\n").encode())
     python = Path(_python())
     add(str(python), python.read_bytes(), exe)
     binaries = [python]
