@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import HostLacksFeatures, MissingFeature, UsageError
-from .features import AppliesTo, GovernedProperty, HostFeature
+from .features import AppliesTo, Category, GovernedProperty, HostFeature
 from .machines import MachineCatalog, MachineType, normalize_value
 from .platforms import Platform, PlatformSet
 from .report import FeatureStatus, HostReport
@@ -232,7 +232,26 @@ def require_host(res: Resolution, report: HostReport, platforms: PlatformSet) ->
     """Raise :class:`HostLacksFeatures` unless ``report``'s host can run ``res``."""
     missing = check_host(res, report, platforms)
     if missing:
-        raise HostLacksFeatures(report.name, missing)
+        raise HostLacksFeatures(report.name, missing, _without_hint(res, missing, platforms))
+
+
+def _without_hint(res: Resolution, missing: list[MissingFeature], platforms: PlatformSet) -> str:
+    """For an optional feature the platform pinned on (e.g. SMM): how to run a VM without it here."""
+    catalog = platforms.catalog
+    sets = []
+    for m in missing:
+        if catalog.get(m.feature).category is not Category.OPTIONAL:
+            return ""
+        for p in res.properties:
+            if p.feature == m.feature and p.layer is Layer.PLATFORM:
+                gp = next(g for g in catalog.get(m.feature).governs if g.property == p.property)
+                where = "-machine" if p.device == "machine" else f"-device ...,id={p.device}"
+                sets.append(f"{where} {p.property}={gp.absent}")
+    if not sets:
+        return ""
+    return (f"the platform is usable here for a VM without {', '.join(m.feature for m in missing)}: set "
+            f"{'; '.join(dict.fromkeys(sets))} yourself, or run the VM on a host that has "
+            f"{'them' if len(missing) > 1 else 'it'}")
 
 
 def parse_global(text: str) -> tuple[str, str, str]:
