@@ -137,7 +137,13 @@ def test_qemu_leaving_mid_command_closes_clients_and_stops(tmp_path: Path, local
             await asyncio.wait_for(ep.wait_closed(), 10)
             assert ep.runstate is Runstate.STOPPED
             rest = await asyncio.wait_for(raw.reader.read(), 10)
-            assert json.loads(rest)["event"] == "SHUTDOWN"   # what was owed, then EOF
+            gone = {"class": "GenericError",
+                    "desc": "QEMU closed its QMP connection before answering: QEMU has exited or its monitor was closed"}
+            # What was owed, then EOF: the event, and an error for each unanswered command.
+            assert [json.loads(line) for line in rest.splitlines()] == [
+                {"timestamp": {"seconds": 1, "microseconds": 0}, "event": "SHUTDOWN",
+                 "data": {"guest": False, "reason": "host-qmp-quit"}},
+                {"id": 1, "error": gone}, {"id": 2, "error": gone}]
             await raw.close()
             assert not (tmp_path / "ep.sock").exists()
 

@@ -304,11 +304,13 @@ class Endpoint:
     max_client_buffer = 64 << 20
 
     def __init__(self, connect: str, listen: str, local: LocalCommands, *,
-                 greeting_timeout: float = 10.0) -> None:
+                 greeting_timeout: float = 10.0, listen_mode: int = 0o600) -> None:
         self.connect_path = connect
         self.listen_path = listen
         self.local = local
         self.greeting_timeout = greeting_timeout
+        self.listen_mode = listen_mode   # owner-only by default: the socket drives the VM
+        self._stop_reason = "the vmplatform QMP endpoint is stopping"
         self.qemu_version: Any = None
         self.qemu_capabilities: list[str] = []
         self._state = Runstate.IDLE
@@ -394,6 +396,16 @@ class Endpoint:
         self._state = Runstate.STOPPING
         if self._server is not None:
             self._server.close()
+        # Every command still owed is answered, so no client waits for a reply that cannot come:
+        # forwarded ones here, the endpoint's own (waiting on QEMU) by their tasks.
+        for entry in self._pending.values():
+            if isinstance(entry, _Forwarded) and entry.slot.data is None:
+                entry.slot.data = P.error_reply(P.GENERIC_ERROR, self._stop_reason, entry.rid)
+                entry.client.drain()
+            elif isinstance(entry, asyncio.Future) and not entry.done():
+                entry.set_exception(EndpointError(self._stop_reason))
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=1)
         for client in list(self._clients.values()):
             client.flush()
             if client.transport is not None:
@@ -519,6 +531,8 @@ class Endpoint:
             return
         if self._state is Runstate.RUNNING:
             logger.info("QEMU closed its QMP socket%s; stopping", f" ({exc})" if exc else "")
+            self._stop_reason = ("QEMU closed its QMP connection before answering: "
+                                 "QEMU has exited or its monitor was closed")
             self._begin_stop()
 
     async def execute(self, command: str, arguments: Mapping[str, object] | None = None) -> Any:
@@ -635,7 +649,16 @@ class Endpoint:
         tmp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{os.getpid()}")
         bind = tmp if len(os.fsencode(tmp)) < 108 else path
         try:
-            self._server = await self.loop.create_unix_server(lambda: self._make_client(), bind)
+            # Owner-only before anyone can connect: bind, chmod, and only then listen
+            # (create_unix_server listens on the socket it is given).
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.bind(bind)
+                os.chmod(bind, self.listen_mode)
+            except OSError:
+                sock.close()
+                raise
+            self._server = await self.loop.create_unix_server(lambda: self._make_client(), sock=sock)
             if bind != path:
                 os.rename(bind, path)
         except OSError as err:
@@ -763,7 +786,7 @@ class Endpoint:
         except LocalCommandError as err:
             slot.data = P.error_reply(err.error_class, err.desc, rid)
         except EndpointError:
-            return  # QEMU went away; the client is being closed
+            slot.data = P.error_reply(P.GENERIC_ERROR, self._stop_reason, rid)  # QEMU went away
         if not client.closed:
             client.drain()
             client.flush()
