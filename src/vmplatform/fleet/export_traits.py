@@ -151,4 +151,6 @@ def nova_provider_config(traits: Mapping[str, Iterable[str]], tmap: TraitMap,
 def nova_provider_yaml(doc: Mapping[str, Any]) -> str:
     import yaml
 
-    return str(yaml.safe_dump(dict(doc), sort_keys=False, default_flow_style=False))
+    # libyaml's emitter when PyYAML has it (the pure-Python one takes ~2.5 ms per provider); same output.
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return str(yaml.dump(dict(doc), Dumper=dumper, sort_keys=False, default_flow_style=False))
