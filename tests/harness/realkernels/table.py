@@ -32,7 +32,7 @@ def render_table(records: Sequence[KernelRecord]) -> str:
         rows.append([f"`{fid}`"] + [_MARK[r.report.status(fid)] for r in records])
     rows.append(["default platform (guest os-release: the suite's Debian)"] + [_default(r) for r in records])
     rows.append(["package version"] + [r.package_version for r in records])
-    rows.append(["boot to last result, s (TCG)"]
+    rows.append(["wall time of the boot, s (TCG, 4 guest runs)"]
                 + [f"{float(r.meta['boot']['wall-s']):.0f}" for r in records])
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
