@@ -194,33 +194,60 @@ def from_json_obj(obj: object, source: str = "<report>") -> HostReport:
     results = []
     seen: set[str] = set()
     for i, f in enumerate(feats):
-        place = f"features[{i}]"
-        fo = r.obj(f, place)
-        fid = r.str(fo, "id", place)
-        if fid in seen:
-            raise HostReportError(f"{source}: {place}: feature '{fid}' appears twice", _REGEN)
-        seen.add(fid)
-        try:
-            status = FeatureStatus(r.str(fo, "status", place))
-        except ValueError:
-            raise HostReportError(
-                f"{source}: {place}.status: must be supported, unsupported or unknown", _REGEN) from None
-        ev = r.obj(fo.get("evidence"), f"{place}.evidence")
-        errno = ev.get("errno")
-        if errno is not None and not isinstance(errno, int):
-            raise HostReportError(f"{source}: {place}.evidence.errno must be an integer", _REGEN)
-        dur = ev.get("duration-us", 0.0)
-        if not isinstance(dur, (int, float)):
-            raise HostReportError(f"{source}: {place}.evidence.duration-us must be a number", _REGEN)
-        results.append(FeatureResult(fid, status, Evidence(
-            check=r.str(ev, "check", f"{place}.evidence"), outcome=r.str(ev, "outcome", f"{place}.evidence"),
-            detail=r.str(ev, "detail", f"{place}.evidence", ""), errno=errno, duration_us=float(dur))))
+        result = _quick_feature(f)
+        if result is None or result.feature in seen:
+            result = _checked_feature(r, f, i, seen)   # raises with the precise problem
+        seen.add(result.feature)
+        results.append(result)
     dur_total = top.get("duration-us", 0.0)
     return HostReport(
         host=identity, results=tuple(results), probed_at=r.str(top, "probed-at", "", ""),
         probe_mode=r.str(top, "probe-mode", "", ""),
         duration_us=float(dur_total) if isinstance(dur_total, (int, float)) else 0.0,
         generator=r.str(top, "generator", "", ""))
+
+
+_STATUSES = {s.value: s for s in FeatureStatus}
+
+
+def _quick_feature(f: object) -> FeatureResult | None:
+    """A well-formed feature entry, checked cheaply (fleet ingests read 10^5 reports); None sends
+    anything unusual to :func:`_checked_feature`, which accepts or refuses it with its reason."""
+    if type(f) is not dict:
+        return None
+    fid, status, ev = f.get("id"), f.get("status"), f.get("evidence")
+    if type(fid) is not str or type(status) is not str or status not in _STATUSES or type(ev) is not dict:
+        return None
+    check, outcome, detail = ev.get("check"), ev.get("outcome"), ev.get("detail", "")
+    errno, dur = ev.get("errno"), ev.get("duration-us", 0.0)
+    if type(check) is not str or type(outcome) is not str or type(detail) is not str:
+        return None
+    if (errno is not None and type(errno) is not int) or type(dur) not in (int, float):
+        return None
+    return FeatureResult(fid, _STATUSES[status], Evidence(check, outcome, detail, errno, float(dur)))
+
+
+def _checked_feature(r: "_Reader", f: object, i: int, seen: set[str]) -> FeatureResult:
+    source, place = r.source, f"features[{i}]"
+    fo = r.obj(f, place)
+    fid = r.str(fo, "id", place)
+    if fid in seen:
+        raise HostReportError(f"{source}: {place}: feature '{fid}' appears twice", _REGEN)
+    try:
+        status = FeatureStatus(r.str(fo, "status", place))
+    except ValueError:
+        raise HostReportError(
+            f"{source}: {place}.status: must be supported, unsupported or unknown", _REGEN) from None
+    ev = r.obj(fo.get("evidence"), f"{place}.evidence")
+    errno = ev.get("errno")
+    if errno is not None and not isinstance(errno, int):
+        raise HostReportError(f"{source}: {place}.evidence.errno must be an integer", _REGEN)
+    dur = ev.get("duration-us", 0.0)
+    if not isinstance(dur, (int, float)):
+        raise HostReportError(f"{source}: {place}.evidence.duration-us must be a number", _REGEN)
+    return FeatureResult(fid, status, Evidence(
+        check=r.str(ev, "check", f"{place}.evidence"), outcome=r.str(ev, "outcome", f"{place}.evidence"),
+        detail=r.str(ev, "detail", f"{place}.evidence", ""), errno=errno, duration_us=float(dur)))
 
 
 class _Reader:

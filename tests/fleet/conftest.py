@@ -8,6 +8,7 @@ and dropped afterwards; without a server the PostgreSQL cases skip, saying so.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -35,9 +36,9 @@ def _pg_admin() -> "object":
                     "start one with scripts/start-postgres")
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """The URL of a new, empty PostgreSQL database (dropped afterwards)."""
+@contextlib.contextmanager
+def fresh_pg() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database (dropped afterwards); skips without a server."""
     admin = _pg_admin()
     name = f"vmpf_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[attr-defined]
@@ -47,6 +48,12 @@ def pg_url() -> Iterator[str]:
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
         admin.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with fresh_pg() as url:
+        yield url
 
 
 @pytest.fixture

@@ -128,3 +128,49 @@ def test_cli_db_errors_are_clear(tmp_path: Path) -> None:
     rc, _, err = run_cli(["fleet", "platforms", "--db", "postgresql://nobody@127.0.0.1:1/none"])
     assert rc == 1 and "cannot open the fleet store postgresql+psycopg://nobody@127.0.0.1:1/none" in err
     assert "Traceback" not in err
+
+
+def test_parallel_ingest_keeps_order_and_refusals(store: Store) -> None:
+    """Large ingests parse in worker processes; the result is the same as in one process."""
+    from vmplatform.features import default_catalog
+    from vmplatform.fleet.ingest import ingest_docs
+    from vmplatform.fleet.synth import generate, load_seeds
+
+    docs: list[tuple[str, object]] = list(generate(load_seeds([HOSTS]), 1200, default_catalog(), seed=5))
+    docs[700] = ("broken.json", '{"schema": "vmplatform/host-report/1"}')
+    res = ingest_docs(store, iter(docs), len(docs), progress=False, workers=2)  # type: ignore[arg-type]
+    assert res.reports == 1199
+    assert [(r.source, r.reason) for r in res.refused] == [("broken.json", "host: expected a JSON object")]
+    assert len(store.hosts()) == 1199
+
+
+def test_quick_and_checked_feature_paths_agree() -> None:
+    """The report reader's fast path accepts exactly what the checked path accepts."""
+    from vmplatform.errors import HostReportError
+
+    base = json.loads((HOSTS / "el9-5.14.json").read_text())
+    variants = [("errno", True), ("errno", "5"), ("duration-us", "1"), ("check", None), ("detail", 3),
+                ("outcome", "x"), ("duration-us", 7)]
+    for key, value in variants:
+        obj = json.loads(json.dumps(base))
+        ev = obj["features"][0]["evidence"]
+        if value is None:
+            del ev[key]
+        else:
+            ev[key] = value
+        try:
+            got: object = from_json_obj(obj, "r.json").results[0].evidence
+        except HostReportError as err:
+            got = str(err)
+        expected = {("errno", True): "accepted", ("errno", "5"): "errno must be an integer",
+                    ("duration-us", "1"): "duration-us must be a number", ("check", None): "check: missing",
+                    ("detail", 3): "detail: must be a string", ("outcome", "x"): "accepted",
+                    ("duration-us", 7): "accepted"}[(key, value)]
+        if expected == "accepted":
+            assert not isinstance(got, str), (key, value, got)
+        else:
+            assert isinstance(got, str) and expected in got and "features[0]" in got, (key, value, got)
+    dup = json.loads(json.dumps(base))
+    dup["features"].append(dup["features"][0])
+    with pytest.raises(HostReportError, match=r"features\[\d+\]: feature 'tap-vnet-hdr' appears twice"):
+        from_json_obj(dup, "r.json")

@@ -9,6 +9,7 @@ to upgrade the store's side.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,7 +21,7 @@ from .. import _jsontext
 from ..errors import HostReportError, VmplatformError
 from ..report import SCHEMA as REPORT_SCHEMA
 from ..report import from_json_obj
-from .store import BATCH, Incoming, Store
+from .store import BATCH, Incoming, Row, Store, row_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -136,44 +137,90 @@ def parse(source: str, text: str) -> Incoming | ManifestIn | Refusal:
         return Refusal(source, err.message.removeprefix(f"{source}: "))
 
 
+PARALLEL_MIN = 4000   # documents: below this, starting worker processes costs more than it saves
+CHUNK = 500
+
+
 def ingest(store: Store, paths: Sequence[str], labels: Iterable[str] = (), progress: bool | None = None,
-           on_refusal: Callable[[Refusal], None] | None = None, batch_size: int = BATCH) -> IngestResult:
+           on_refusal: Callable[[Refusal], None] | None = None, batch_size: int = BATCH,
+           workers: int | None = None) -> IngestResult:
     """Store every report and manifest of ``paths``; refusals are collected, not raised."""
     files = sources(paths)
+
+    def docs() -> Iterator[tuple[str, str | Refusal]]:
+        for f in files:
+            yield from _texts(f)
+
+    return ingest_docs(store, docs(), len(files), labels, progress, on_refusal, batch_size, workers)
+
+
+def prepare(chunk: Sequence[tuple[str, str | Refusal]]) -> list[Row | ManifestIn | Refusal]:
+    """Parse, validate, profile and compress documents (in a worker process on large ingests)."""
+    out: list[Row | ManifestIn | Refusal] = []
+    for source, text in chunk:
+        item = text if isinstance(text, Refusal) else parse(source, text)
+        out.append(row_of(item) if isinstance(item, Incoming) else item)
+    return out
+
+
+def _chunks(docs: Iterator[tuple[str, str | Refusal]], size: int) -> Iterator[list[tuple[str, str | Refusal]]]:
+    chunk: list[tuple[str, str | Refusal]] = []
+    for d in docs:
+        chunk.append(d)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def ingest_docs(store: Store, docs: Iterator[tuple[str, str | Refusal]], total: int,
+                labels: Iterable[str] = (), progress: bool | None = None,
+                on_refusal: Callable[[Refusal], None] | None = None, batch_size: int = BATCH,
+                workers: int | None = None) -> IngestResult:
+    """Store documents given as (source, text); large ingests parse in ``workers`` processes
+    (default: one per CPU) while this one writes, batch by batch, in the documents' order."""
     labels = tuple(labels)
-    bar = _bar(len(files), progress)
+    bar = _bar(total, progress)
     refused: list[Refusal] = []
-    batch: list[Incoming] = []
+    batch: list[Row] = []
     n_reports = n_manifests = 0
+    if workers is None:
+        workers = (os.cpu_count() or 1) if total >= PARALLEL_MIN else 1
 
-    def refuse(r: Refusal) -> None:
-        refused.append(r)
-        if on_refusal is not None:
-            on_refusal(r)
-
-    def flush() -> None:
-        nonlocal n_reports
-        if batch:
-            store.add_reports(batch, labels)
-            n_reports += len(batch)
-            batch.clear()
+    def take(items: list[Row | ManifestIn | Refusal]) -> None:
+        nonlocal n_reports, n_manifests
+        for item in items:
+            if isinstance(item, Refusal):
+                refused.append(item)
+                if on_refusal is not None:
+                    on_refusal(item)
+            elif isinstance(item, ManifestIn):
+                store.put_manifest(item.name, item.text)
+                n_manifests += 1
+            else:
+                batch.append(item)
+                if len(batch) >= batch_size:
+                    store.add_rows(batch, labels)
+                    n_reports += len(batch)
+                    batch.clear()
+        if bar is not None:
+            bar.update(len(items))
 
     try:
-        for f in files:
-            for source, text in _texts(f):
-                item = text if isinstance(text, Refusal) else parse(source, text)
-                if isinstance(item, Refusal):
-                    refuse(item)
-                elif isinstance(item, ManifestIn):
-                    store.put_manifest(item.name, item.text)
-                    n_manifests += 1
-                else:
-                    batch.append(item)
-                    if len(batch) >= batch_size:
-                        flush()
-            if bar is not None:
-                bar.update(1)
-        flush()
+        chunks = _chunks(docs, CHUNK)
+        if workers > 1:
+            import multiprocessing
+
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for items in pool.imap(prepare, chunks):
+                    take(items)
+        else:
+            for chunk in chunks:
+                take(prepare(chunk))
+        if batch:
+            store.add_rows(batch, labels)
+            n_reports += len(batch)
     finally:
         if bar is not None:
             bar.close()
@@ -186,5 +233,5 @@ def _bar(total: int, progress: bool | None) -> "tqdm[Any] | None":
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="file", desc="fleet add", file=sys.stderr, mininterval=0.2)
+    return tqdm(total=total, unit="report", desc="fleet add", file=sys.stderr, mininterval=0.2)
 

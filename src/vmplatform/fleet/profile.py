@@ -64,8 +64,18 @@ class Profile:
                                        MappingProxyType(dict(os_release or {}))), results)
 
 
+_ACCEL: dict[tuple[object, ...], Accel] = {}
+
+
 def profile_of(report: HostReport, catalog: Catalog | None = None) -> Profile:
+    from ..features import AppliesTo
     from ..support import host_accel
 
     cat = catalog if catalog is not None else default_catalog()
-    return Profile(tuple(sorted((r.feature, r.status) for r in report.results)), host_accel(report, cat))
+    # host_accel reads only the KVM features' status and errno: ask it once per distinct answer.
+    key = (id(cat), *((r.feature, r.status, r.evidence.errno) for r in report.results
+                      if r.feature in cat and cat.get(r.feature).applies_to is AppliesTo.KVM))
+    accel = _ACCEL.get(key)
+    if accel is None:
+        accel = _ACCEL[key] = host_accel(report, cat)
+    return Profile(tuple(sorted((r.feature, r.status) for r in report.results)), accel)

@@ -68,6 +68,8 @@ class Fleet:
             FleetClass(pid, profiles[pid], n, profiles[pid].as_report(f"class-{pid}"))
             for pid, n in sorted(counts.items()) if n > 0)
         self._support: dict[int, SupportReport] = {}
+        self._names: dict[tuple[frozenset[int], int | None], list[str]] = {}
+        self._examples: dict[int, list[str]] | None = None
 
     @property
     def total_hosts(self) -> int:
@@ -89,7 +91,22 @@ class Fleet:
         return frozenset(ps.name for ps in self.support(cls) if ps.supported)
 
     def host_names(self, classes: Iterable[FleetClass], limit: int | None = None) -> list[str]:
-        return self.store.hosts_with((c.id for c in classes), self.group, limit)
+        ids = frozenset(c.id for c in classes)
+        if limit is not None and len(ids) == 1:
+            (only,) = ids
+            return self.examples(only)[:limit] if limit <= EXAMPLES else \
+                self.store.hosts_with(ids, self.group, limit)
+        key = (ids, limit)
+        names = self._names.get(key)
+        if names is None:
+            names = self._names[key] = self.store.hosts_with(ids, self.group, limit)
+        return list(names)
+
+    def examples(self, class_id: int) -> list[str]:
+        """The first host names (sorted) of a class; one query answers for every class."""
+        if self._examples is None:
+            self._examples = self.store.examples(self.group, EXAMPLES)
+        return self._examples.get(class_id, [])
 
 
 # -- fleet platforms ---------------------------------------------------------------
@@ -167,7 +184,7 @@ class Placer:
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
         self._verdicts: dict[object, tuple[Verdict, ...]] = {}
-        self._names: dict[tuple[object, int | None], tuple[str, ...]] = {}
+        self._placements: dict[tuple[object, int | None], Placement] = {}
 
     def verdicts(self, m: Manifest) -> tuple[Verdict, ...]:
         key = _signature(m)
@@ -178,19 +195,21 @@ class Placer:
         return v
 
     def place(self, m: Manifest, limit: int | None = None) -> Placement:
+        key = (_signature(m), limit)
+        done = self._placements.get(key)
+        if done is not None:
+            return done
         verdicts = self.verdicts(m)
         ok = [c for c, v in zip(self.fleet.classes, verdicts) if v.result.ok]
-        key = (_signature(m), limit)
-        names = self._names.get(key)
-        if names is None:
-            names = self._names[key] = tuple(self.fleet.host_names(ok, limit)) if limit != 0 else ()
+        names = tuple(self.fleet.host_names(ok, limit)) if ok and limit != 0 else ()
         by: dict[tuple[Result, tuple[str, ...]], int] = {}
         for c, v in zip(self.fleet.classes, verdicts):
             if not v.result.ok:
                 k = (v.result, v.responsible)
                 by[k] = by.get(k, 0) + c.hosts
         refused = tuple(Refused(n, r, resp) for (r, resp), n in sorted(by.items(), key=lambda kv: (-kv[1], kv[0][1])))
-        return Placement(sum(c.hosts for c in ok), names, refused)
+        done = self._placements[key] = Placement(sum(c.hosts for c in ok), names, refused)
+        return done
 
 
 def place(fleet: Fleet, manifest: Manifest, limit: int | None = None) -> Placement:

@@ -52,6 +52,26 @@ class Incoming:
 
 
 @dataclass(frozen=True)
+class Row:
+    """A report reduced to what the store writes: made in worker processes on large ingests."""
+
+    host: str
+    profile: Profile
+    kernel_release: str
+    os_id: str
+    os_version: str
+    probed_at: str                 # as the report gives it; normalised when stored
+    body: bytes                    # the report's text, zlib-compressed
+
+
+def row_of(item: Incoming) -> Row:
+    r = item.report
+    osr = r.host.os_release
+    return Row(r.name, profile_of(r), r.host.kernel_release, osr.get("ID", ""), osr.get("VERSION_ID", ""),
+               r.probed_at, zlib.compress(item.text.encode(), 1))
+
+
+@dataclass(frozen=True)
 class StoredReport:
     id: int
     host: str
@@ -146,7 +166,7 @@ class Store:
                     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
             else:
                 require("psycopg")
-                engine = sa.create_engine(url, pool_pre_ping=True)
+                engine = sa.create_engine(url)
             store = cls(engine, url)
             store._migrate()
         except sa.exc.SQLAlchemyError as err:
@@ -229,6 +249,10 @@ class Store:
 
     def add_reports(self, items: Sequence[Incoming], labels: Iterable[str] = ()) -> list[int]:
         """Store a batch of reports in one transaction; returns their ids (in order)."""
+        return self.add_rows([row_of(it) for it in items], labels)
+
+    def add_rows(self, items: Sequence[Row], labels: Iterable[str] = ()) -> list[int]:
+        """Store a batch of prepared reports in one transaction; returns their ids (in order)."""
         import sqlalchemy as sa
 
         from .schema import hosts, labels as labels_t, reports
@@ -237,16 +261,11 @@ class Store:
             return []
         now = utc_now()
         with self._writing() as conn:
-            rows = []
-            for it in items:
-                r = it.report
-                osr = r.host.os_release
-                rows.append({
-                    "host": r.name, "profile_id": self._profile_id(conn, profile_of(r)),
-                    "schema": "vmplatform/host-report/1", "kernel_release": r.host.kernel_release,
-                    "os_id": osr.get("ID", ""), "os_version": osr.get("VERSION_ID", ""),
-                    "probed_at": normalise_time(r.probed_at, now), "received_at": now,
-                    "body": zlib.compress(it.text.encode(), 1)})
+            rows = [{"host": it.host, "profile_id": self._profile_id(conn, it.profile),
+                     "schema": "vmplatform/host-report/1", "kernel_release": it.kernel_release,
+                     "os_id": it.os_id, "os_version": it.os_version,
+                     "probed_at": normalise_time(it.probed_at, now), "received_at": now, "body": it.body}
+                    for it in items]
             ids = list(conn.execute(reports.insert().returning(reports.c.id, sort_by_parameter_order=True),
                                     rows).scalars())
             latest: dict[str, dict[str, Any]] = {}
@@ -371,6 +390,22 @@ class Store:
             q = q.limit(limit)
         with self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
+
+    def examples(self, group: str | None, n: int) -> dict[int, list[str]]:
+        """Profile id -> the first ``n`` live host names (sorted) with it, in one query."""
+        import sqlalchemy as sa
+
+        from .schema import hosts
+
+        rn = sa.func.row_number().over(partition_by=hosts.c.profile_id, order_by=hosts.c.name).label("rn")
+        inner = sa.select(hosts.c.profile_id, hosts.c.name, rn).where(self._live(group)).subquery()
+        q = sa.select(inner.c.profile_id, inner.c.name).where(inner.c.rn <= n).order_by(inner.c.profile_id,
+                                                                                       inner.c.name)
+        out: dict[int, list[str]] = {}
+        with self.engine.connect() as conn:
+            for pid, name in conn.execute(q):
+                out.setdefault(int(pid), []).append(str(name))
+        return out
 
     def host_profiles(self, group: str | None = None) -> dict[str, int]:
         """Live host name -> profile id (of ``group``)."""
