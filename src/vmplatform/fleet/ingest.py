@@ -87,7 +87,8 @@ def _texts(source: str) -> Iterator[tuple[str, str | Refusal]]:
         try:
             _, end = decoder.raw_decode(text, i)
         except json.JSONDecodeError:
-            yield name, text[i:]  # the reader below says exactly what is wrong with it
+            # the reader below says exactly what is wrong with it
+            yield (f"{name} (document {n})" if n > 1 else name), text[i:]
             return
         label = name if (n == 1 and not text[end:].strip()) else f"{name} (document {n})"
         yield label, text[i:end]
