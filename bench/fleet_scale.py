@@ -66,19 +66,33 @@ def ingest_texts(store: object, texts: list[tuple[str, str]]) -> float:
     """Seconds to store ``texts`` through the path 'fleet add' takes (parse in workers, write in batches)."""
     from vmplatform.fleet.ingest import ingest_docs
 
-    t0 = time.perf_counter()
+    import resource
+
+    def cpu() -> float:
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    t0, c0 = time.perf_counter(), cpu()
     res = ingest_docs(store, iter(texts), len(texts), progress=False)  # type: ignore[arg-type]
     assert res.reports == len(texts) and not res.refused, res.refused[:3]
+    CPU["ingest_us_per_report"] = (cpu() - c0) / len(texts) * 1e6
     return time.perf_counter() - t0
 
 
-def timed(fn: object, n: int = 5) -> tuple[float, object]:
-    """Median wall time (ms) of ``fn()`` over ``n`` runs, and its last result."""
-    times, out = [], None
+CPU: dict[str, float] = {}
+
+
+def timed(fn: object, n: int = 5, key: str = "") -> tuple[float, object]:
+    """Median wall time (ms) of ``fn()`` over ``n`` runs, and its last result; the median CPU time of
+    this process goes to CPU[key] (on a shared machine wall time includes waiting for a core)."""
+    times, cpu, out = [], [], None
     for _ in range(n):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()  # type: ignore[operator]
         times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    if key:
+        CPU[key] = statistics.median(cpu)
     return statistics.median(times), out
 
 
@@ -90,14 +104,14 @@ def questions(url: str, vms: list[object], label: str) -> dict[str, object]:
     platforms = load_platforms()
     out: dict[str, object] = {}
     with Store.open(url) as store:
-        out["platforms_ms"], fp = timed(lambda: fleet_platforms(Fleet(store, platforms)))
-        out["domains_ms"], doms = timed(lambda: domains_of(Fleet(store, platforms)))
+        out["platforms_ms"], fp = timed(lambda: fleet_platforms(Fleet(store, platforms)), key=label + "platforms")
+        out["domains_ms"], doms = timed(lambda: domains_of(Fleet(store, platforms)), key=label + "domains")
 
         def place_all() -> list[object]:
             placer = Placer(Fleet(store, platforms))
             return [placer.place(m, 20) for m in vms]  # type: ignore[arg-type]
 
-        out["place_ms"], placements = timed(place_all, 3)
+        out["place_ms"], placements = timed(place_all, 3, key=label + "place")
         some_host = store.hosts()[0].name
         out["admit_ms"], _ = timed(lambda: admit(store, platforms, vms[0], some_host))  # type: ignore[arg-type]
         out["merge_ms"], _ = timed(lambda: fleet_merge(Fleet(store, platforms)))
@@ -165,7 +179,8 @@ def main() -> int:
             with Store.open(url) as store:
                 secs = ingest_texts(store, texts)
                 assert store.count_reports() == ns.hosts
-            res = {"ingest_rate": ns.hosts / secs, "ingest_s": secs}
+            res = {"ingest_rate": ns.hosts / secs, "ingest_s": secs,
+                   "ingest_cpu_us": CPU["ingest_us_per_report"]}
             res.update(questions(url, vms, label))
             results[label] = res
     finally:
@@ -180,21 +195,31 @@ def main() -> int:
 
     per_vm, counts = naive(texts, vms, ns.naive_sample)
     naive_all = per_vm * ns.vms
-    print()
-    print(f"| measure ({ns.hosts} hosts, {ns.vms} VMs) | " + " | ".join(results) + " | naive (plain Python) |")
-    print("|---|" + "---|" * (len(results) + 1))
 
     def row(name: str, key: str, fmt: str, naive_cell: str = "") -> None:
         print(f"| {name} | " + " | ".join(fmt.format(r[key]) for r in results.values()) + f" | {naive_cell} |")
 
-    row("ingest (reports/s)", "ingest_rate", "{:,.0f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+          "(wall times below include waiting for a core; CPU times do not)")
+    print()
+    print(f"| measure ({ns.hosts} hosts, {ns.vms} VMs) | " + " | ".join(results) + " | naive (plain Python) |")
+    print("|---|" + "---|" * (len(results) + 1))
+    row("ingest, wall (reports/s)", "ingest_rate", "{:,.0f}")
+    row("ingest, client CPU per report (us; parse workers included, PostgreSQL server not)", "ingest_cpu_us",
+        "{:.0f}")
     row("distinct profiles (classes)", "classes", "{}")
     row("migration domains", "domains", "{}")
-    row("fleet platforms (ms)", "platforms_ms", "{:.0f}")
-    row("fleet domains (ms)", "domains_ms", "{:.0f}")
-    row(f"place {ns.vms} VMs (ms)", "place_ms", "{:.0f}",
+    for label in results:
+        for k in ("platforms", "domains", "place"):
+            results[label][k + "_cpu"] = CPU[label + k]
+    row("fleet platforms, wall (ms)", "platforms_ms", "{:.0f}")
+    row("fleet platforms, CPU (ms)", "platforms_cpu", "{:.0f}")
+    row("fleet domains, wall (ms)", "domains_ms", "{:.0f}")
+    row("fleet domains, CPU (ms)", "domains_cpu", "{:.0f}")
+    row(f"place {ns.vms} VMs, wall (ms)", "place_ms", "{:.0f}",
         f"{naive_all * 1000:,.0f} (extrapolated from {ns.naive_sample} VMs x {ns.hosts} hosts: "
         f"{per_vm * 1000:,.0f} ms per VM)")
+    row(f"place {ns.vms} VMs, CPU (ms)", "place_cpu", "{:.0f}")
     row("admit one VM on one host (ms)", "admit_ms", "{:.1f}")
     row("fleet merge (ms)", "merge_ms", "{:.0f}")
     print()

@@ -174,3 +174,28 @@ def test_quick_and_checked_feature_paths_agree() -> None:
     dup["features"].append(dup["features"][0])
     with pytest.raises(HostReportError, match=r"features\[\d+\]: feature 'tap-vnet-hdr' appears twice"):
         from_json_obj(dup, "r.json")
+
+
+def test_older_store_is_migrated_forward(tmp_path: Path) -> None:
+    """A store left at the first revision (as the first release wrote it) is upgraded on open, data kept."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from vmplatform.fleet.schema import HEAD
+
+    db = tmp_path / "old.db"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(ingest.__code__.co_filename).parent / "migrations"))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    engine.dispose()
+    with Store.open(str(db)) as s:
+        ingest(s, [str(HOSTS)])
+        with s.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT version_num FROM fleet_alembic_version").scalar() == HEAD
+            names = {r[1] for r in conn.exec_driver_sql("PRAGMA index_list('fleet_hosts')")}
+        assert "ix_fleet_hosts_live" in names and HEAD != "0001"
+        assert len(s.hosts()) == len(list(HOSTS.glob("*.json")))

@@ -105,7 +105,7 @@ class Fleet:
     def examples(self, class_id: int) -> list[str]:
         """The first host names (sorted) of a class; one query answers for every class."""
         if self._examples is None:
-            self._examples = self.store.examples(self.group, EXAMPLES)
+            self._examples = self.store.examples(self.group, EXAMPLES, (c.id for c in self.classes))
         return self._examples.get(class_id, [])
 
 

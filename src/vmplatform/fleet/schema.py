@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 # The Alembic revision this code reads and writes; migrations/versions/ ends here.
-HEAD = "0001"
+HEAD = "0002"
 
 metadata = sa.MetaData()
 
@@ -45,7 +45,7 @@ hosts = sa.Table(
     sa.Column("probed_at", sa.String(32), nullable=False),
     sa.Column("kernel_release", sa.String(255), nullable=False),
     sa.Column("retired_at", sa.String(32), nullable=True),
-    sa.Index("ix_fleet_hosts_profile", "profile_id"),
+    sa.Index("ix_fleet_hosts_live", "retired_at", "profile_id", "name"),
 )
 
 labels = sa.Table(

@@ -391,20 +391,18 @@ class Store:
         with self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
 
-    def examples(self, group: str | None, n: int) -> dict[int, list[str]]:
-        """Profile id -> the first ``n`` live host names (sorted) with it, in one query."""
+    def examples(self, group: str | None, n: int, profile_ids: Iterable[int]) -> dict[int, list[str]]:
+        """Profile id -> the first ``n`` live host names (sorted) with it: one index seek per profile."""
         import sqlalchemy as sa
 
         from .schema import hosts
 
-        rn = sa.func.row_number().over(partition_by=hosts.c.profile_id, order_by=hosts.c.name).label("rn")
-        inner = sa.select(hosts.c.profile_id, hosts.c.name, rn).where(self._live(group)).subquery()
-        q = sa.select(inner.c.profile_id, inner.c.name).where(inner.c.rn <= n).order_by(inner.c.profile_id,
-                                                                                       inner.c.name)
         out: dict[int, list[str]] = {}
         with self.engine.connect() as conn:
-            for pid, name in conn.execute(q):
-                out.setdefault(int(pid), []).append(str(name))
+            for pid in sorted(set(profile_ids)):
+                q = (sa.select(hosts.c.name).where(self._live(group), hosts.c.profile_id == pid)
+                     .order_by(hosts.c.name).limit(n))
+                out[pid] = [str(x) for x in conn.execute(q).scalars()]
         return out
 
     def host_profiles(self, group: str | None = None) -> dict[str, int]:
