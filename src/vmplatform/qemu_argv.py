@@ -23,7 +23,10 @@ the expanded argv:
   ``[machine]`` -> ``-machine``); a group without a command-line equivalent
   is refused by name.
 
-Only governed NIC models are expanded; everything else passes byte for byte.
+The ``-device`` of an expanded ``-nic`` / ``-net nic`` goes before the first
+``-device``: QEMU creates those NICs with the board, before any ``-device``,
+and the PCI slot they get is guest-visible. Only governed NIC models are
+expanded; everything else passes byte for byte.
 """
 
 from __future__ import annotations
@@ -251,7 +254,7 @@ class _Ids:
                 return cand
 
 
-def _expand_nic(value: str, mc: MachineCatalog | None, ids: _Ids) -> list[str] | None:
+def _expand_nic(value: str, mc: MachineCatalog | None, ids: _Ids) -> tuple[list[str], list[str]] | None:
     props = parse_opts(value, "type")
     model = props.get("model")
     if model is None or props.get("type") == "none":
@@ -266,11 +269,11 @@ def _expand_nic(value: str, mc: MachineCatalog | None, ids: _Ids) -> list[str] |
         if key in props:
             dev[key] = props.pop(key)
     props.pop("model")
-    return ["-netdev", _join_opts({"id": nd_id, **props}, nd_type),
-            "-device", _join_opts(dev, NIC_MODELS.get(model, model))]
+    return (["-netdev", _join_opts({"id": nd_id, **props}, nd_type)],
+            ["-device", _join_opts(dev, NIC_MODELS.get(model, model))])
 
 
-def _expand_net(value: str, mc: MachineCatalog | None, ids: _Ids) -> list[str] | None:
+def _expand_net(value: str, mc: MachineCatalog | None, ids: _Ids) -> tuple[list[str], list[str]] | None:
     props = parse_opts(value, "type")
     if props.get("type") != "nic" or "model" not in props:
         return None
@@ -286,7 +289,7 @@ def _expand_net(value: str, mc: MachineCatalog | None, ids: _Ids) -> list[str] |
     for src, dst in (("macaddr", "mac"), ("addr", "addr"), ("vectors", "vectors"), ("name", "id")):
         if src in props:
             dev[dst] = props[src]
-    return out + ["-device", _join_opts(dev, NIC_MODELS.get(model, model))]
+    return out, ["-device", _join_opts(dev, NIC_MODELS.get(model, model))]
 
 
 def read_config(text: str, source: str) -> list[tuple[str, str | None, dict[str, str]]]:
@@ -338,41 +341,63 @@ def _expand_readconfig(path: str, unplaced: list[Unplaced]) -> list[str]:
     return out
 
 
-def _expand(argv: Sequence[str], mc: MachineCatalog | None, ids: _Ids | None = None, depth: int = 0) -> tuple[
-        list[str], str | None, list[Unplaced], list[str]]:
+@dataclass
+class _Expansion:
+    argv: list[str] = field(default_factory=list)
+    platform: str | None = None
+    unplaced: list[Unplaced] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    board_nics: list[str] = field(default_factory=list)   # -device tokens of -nic / -net nic NICs
+
+    def with_board_nics(self, mc: MachineCatalog | None) -> list[str]:
+        """The argv with the board's NICs before the first -device: QEMU creates -nic / -net nic NICs
+        while it builds the board (vl.c qemu_init_board -> pc_nic_init / pci_init_nic_devices),
+        before any -device, so they take the lower PCI slots; keeping that order keeps the
+        guest-visible addresses."""
+        if not self.board_nics:
+            return self.argv
+        first = next((o.index for o in _tokenise(self.argv, mc) if o.name == "-device"), len(self.argv))
+        return self.argv[:first] + self.board_nics + self.argv[first:]
+
+
+def _expand(argv: Sequence[str], mc: MachineCatalog | None, ids: _Ids | None = None,
+            depth: int = 0) -> _Expansion:
     """The argv with every hiding road replaced; a -readconfig file's options are expanded in turn
     (its [net] / [nic] sections included)."""
-    out: list[str] = []
-    notes: list[str] = []
-    platform = None
-    unplaced: list[Unplaced] = []
+    ex = _Expansion()
     ids = ids or _Ids(argv)
     for opt in _tokenise(argv, mc):
         original = [argv[opt.index]] + ([opt.value] if opt.value is not None else [])
         if opt.name == "":
-            out.append(argv[opt.index])
+            ex.argv.append(argv[opt.index])
             continue
         if opt.name == "-platform":
-            platform = opt.value
+            ex.platform = opt.value
             continue
-        repl: list[str] | None = None
-        if opt.value is not None:
-            if opt.name == "-nic":
-                repl = _expand_nic(opt.value, mc, ids)
-            elif opt.name == "-net":
-                repl = _expand_net(opt.value, mc, ids)
-            elif opt.name == "-readconfig":
-                if depth >= _MAX_READCONFIG_DEPTH:
-                    raise UsageError(f"-readconfig {opt.value}: config files nested more than "
-                                     f"{_MAX_READCONFIG_DEPTH} deep", "a config file must not read itself")
-                repl, _, inner_unplaced, inner_notes = _expand(_expand_readconfig(opt.value, unplaced), mc, ids,
-                                                               depth + 1)
-                unplaced += inner_unplaced
-                notes += inner_notes
-        if repl is not None and opt.name in ("-nic", "-net"):
-            notes.append(f"{opt.name} {opt.value} runs as {' '.join(repl)}, so the NIC carries its pins")
-        out += original if repl is None else repl
-    return out, platform, unplaced, notes
+        nic: tuple[list[str], list[str]] | None = None
+        if opt.value is not None and opt.name == "-nic":
+            nic = _expand_nic(opt.value, mc, ids)
+        elif opt.value is not None and opt.name == "-net":
+            nic = _expand_net(opt.value, mc, ids)
+        elif opt.value is not None and opt.name == "-readconfig":
+            if depth >= _MAX_READCONFIG_DEPTH:
+                raise UsageError(f"-readconfig {opt.value}: config files nested more than "
+                                 f"{_MAX_READCONFIG_DEPTH} deep", "a config file must not read itself")
+            inner = _expand(_expand_readconfig(opt.value, ex.unplaced), mc, ids, depth + 1)
+            ex.argv += inner.argv
+            ex.unplaced += inner.unplaced
+            ex.notes += inner.notes
+            ex.board_nics += inner.board_nics
+            continue
+        if nic is None:
+            ex.argv += original
+            continue
+        netdev_args, device_args = nic
+        ex.notes.append(f"{opt.name} {opt.value} runs as {' '.join(netdev_args + device_args)}, so the NIC "
+                        "carries its pins")
+        ex.argv += netdev_args
+        ex.board_nics += device_args
+    return ex
 
 
 @dataclass
@@ -478,7 +503,8 @@ def _global(value: str) -> GlobalProp:
 
 def parse(argv: Sequence[str], mc: MachineCatalog | None = None) -> QemuCommandLine:
     """Read QEMU's argv (without argv[0]) into the VM model; see the module docstring for expansions."""
-    expanded, platform, unplaced, notes = _expand(argv, mc)
+    ex = _expand(argv, mc)
+    expanded, platform, unplaced, notes = ex.with_board_nics(mc), ex.platform, ex.unplaced, ex.notes
     reader = _Reader(mc)
     options = _tokenise(expanded, mc)
     for opt in options:

@@ -31,6 +31,7 @@ from vmplatform.qemu_proc import QemuProcess, find_qemu
 from vmplatform.virtio_bits import VIRTIO_NET_BITS, decode_status_features
 
 CSUM = VIRTIO_NET_BITS["VIRTIO_NET_F_CSUM"]
+HOSTS = Path(__file__).parent.parent / "data" / "hosts"
 
 
 def _tap(name: str) -> str:
@@ -110,3 +111,32 @@ def test_road_offers_what_the_tool_pinned(road: str, shim: Path, tmp_path: Path)
     # what QEMU offers is exactly what is pinned: nothing cleared behind the tool's back
     assert {p: v for p, v in values.items() if v is not (bits[p] in offered)} == {}, road
     assert (CSUM in offered) is vnet_hdr, road
+
+
+async def _nic_slots(args: list[str]) -> list[tuple[int, int]]:
+    """(slot, function) of every virtio-net-pci on bus 0, in QEMU's own numbering."""
+    q = QemuProcess(find_qemu(), ["-machine", "pc-q35-10.0,accel=tcg", "-display", "none", "-S", *args])
+    async with q:
+        buses: Any = await q.qmp.execute("query-pci")
+        await q.qmp.execute("quit")
+    # 0x1af4:0x1000 / 0x1041: virtio-net (transitional / modern)
+    return [(d["slot"], d["function"]) for b in buses for d in b["devices"]
+            if d["id"]["vendor"] == 0x1AF4 and d["id"]["device"] in (0x1000, 0x1041)]
+
+
+@pytest.mark.parametrize("nic", [["-nic", "user,model=virtio-net-pci"],
+                                 ["-net", "nic,model=virtio", "-net", "user"]])
+def test_board_nic_keeps_the_pci_slot_plain_qemu_gives_it(nic: list[str]) -> None:
+    """QEMU creates -nic / -net nic NICs with the board, before any -device: the rewrite keeps that order,
+    so the NIC's guest-visible PCI address is the one plain QEMU gives it (a migration from plain QEMU
+    keeps its device layout)."""
+    skip_unless(missing_qemu, missing_qmp_library)
+    args = ["-device", "virtio-rng-pci", *nic, "-device", "virtio-balloon-pci"]
+    dry = run_vmplatform(["qemu", "--dry-run", "--host", str(HOSTS / "debian13-6.12.json"), "-platform",
+                          "linux-6.12", "-machine", "pc-q35-10.0", *args])
+    assert dry.returncode == 0, dry.stderr
+    rewritten = dry.stdout.splitlines()[2:]   # without -machine pc-q35-10.0
+    assert "-nic" not in rewritten and "nic,model=virtio" not in rewritten
+    plain = asyncio.run(_nic_slots(args))
+    ours = asyncio.run(_nic_slots(rewritten))
+    assert plain == ours and len(plain) == 1, (plain, ours)
