@@ -69,6 +69,7 @@ from typing import Any, cast
 
 from ..errors import QemuError
 from . import protocol as P
+from .hotplug import DEVICE_ADD, GUARDED, NETDEV_ADD, HotplugGuard
 from .local import (QUERY_PLATFORM_DEPENDENCIES, QUERY_PLATFORMS, LocalCommandError, LocalCommands,
                     add_local_commands, check_no_arguments)
 
@@ -165,6 +166,10 @@ class _Client(asyncio.BufferedProtocol):
         self.write_paused = False
         self.reading_paused = False
         self.lost: asyncio.Future[None] = ep.loop.create_future()
+        # While a device_add is being pinned, later commands wait here, so QEMU
+        # runs them in the client's order (a device_add then query-pci sees the device).
+        self.held = False
+        self.backlog: list[P.Frame] = []
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -304,10 +309,13 @@ class Endpoint:
     max_client_buffer = 64 << 20
 
     def __init__(self, connect: str, listen: str, local: LocalCommands, *,
-                 greeting_timeout: float = 10.0, listen_mode: int = 0o600) -> None:
+                 greeting_timeout: float = 10.0, listen_mode: int = 0o600,
+                 hotplug: HotplugGuard | None = None) -> None:
         self.connect_path = connect
         self.listen_path = listen
         self.local = local
+        #: Pins and checks device_add; None passes it through untouched.
+        self.hotplug = hotplug
         self.greeting_timeout = greeting_timeout
         self.listen_mode = listen_mode   # owner-only by default: the socket drives the VM
         self._stop_reason = "the vmplatform QMP endpoint is stopping"
@@ -355,6 +363,7 @@ class Endpoint:
                 raise ListenError(f"--listen and --connect are the same path ({self.listen_path})",
                                   "listen on a path of your own; clients connect there instead of to QEMU")
             await self._connect_upstream()
+            await self.local.attach(self._execute_upstream)
             await self._listen()
         except BaseException:
             await asyncio.shield(self._begin_stop())
@@ -542,6 +551,18 @@ class Endpoint:
         :class:`EndpointError` when QEMU goes away first.
         """
         _require(self, Runstate.RUNNING, f"execute {command}")
+        return await self._execute_upstream(command, arguments)
+
+    async def _execute_upstream(self, command: str, arguments: Mapping[str, object] | None = None) -> Any:
+        """:meth:`execute` in any state with a negotiated upstream (start-up reads)."""
+        reply = await self._reply_of(command, arguments)
+        if "error" in reply:
+            err = reply["error"]
+            raise ExecuteError(command, str(err.get("class", P.GENERIC_ERROR)), str(err.get("desc", "")))
+        return reply.get("return")
+
+    async def _reply_of(self, command: str, arguments: Mapping[str, object] | None) -> dict[str, Any]:
+        """QEMU's whole reply (``return`` or ``error``) to a command sent for the endpoint."""
         upid = self._next_id
         self._next_id += 1
         fut: asyncio.Future[Any] = self.loop.create_future()
@@ -550,11 +571,8 @@ class Endpoint:
         if arguments is not None:
             msg["arguments"] = dict(arguments)
         self._write_upstream(P.encode(msg))
-        reply = await fut
-        if "error" in reply:
-            err = reply["error"]
-            raise ExecuteError(command, str(err.get("class", P.GENERIC_ERROR)), str(err.get("desc", "")))
-        return reply.get("return")
+        reply: dict[str, Any] = await fut
+        return reply
 
     async def _execute_for_local(self, command: str, arguments: Mapping[str, object] | None) -> Any:
         try:
@@ -704,7 +722,10 @@ class Endpoint:
             return
         try:
             for frame in client.splitter.feed(data):
-                self._request(client, frame)
+                if client.held:
+                    client.backlog.append(frame)
+                else:
+                    self._request(client, frame)
         except Exception:  # a bug must cost this client its connection, never the endpoint
             client.log.exception("internal error handling a request; disconnecting the client")
             if client.transport is not None:
@@ -746,6 +767,8 @@ class Endpoint:
             task = self.loop.create_task(self._answer_dependencies(client, slot, cmd.arguments, rid))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        elif self.hotplug is not None and name in GUARDED:
+            self._guarded(client, cmd, rid, self.hotplug)
         else:
             self._forward(client, cmd, rid, _with_local_commands if name == "query-commands" else None)
 
@@ -759,6 +782,57 @@ class Endpoint:
         self._next_id += 1
         self._up_out.append(data)
         self._pending[upid] = _Forwarded(client, client.new_slot(), rid, transform)
+
+    def _guarded(self, client: _Client, cmd: P.Command, rid: bytes | None, guard: HotplugGuard) -> None:
+        """device_add goes through the guard; netdev_add / netdev_del tell it the backends."""
+        if cmd.execute != DEVICE_ADD:
+            added = cmd.execute == NETDEV_ADD
+
+            def learn(line: bytes, rid: bytes | None) -> bytes:
+                obj = json.loads(line)
+                if "return" in obj:
+                    (guard.netdev_added if added else guard.netdev_deleted)(cmd.arguments)
+                return _readdress(obj, rid)
+
+            self._forward(client, cmd, rid, learn)
+            return
+        slot = client.new_slot()
+        client.held = True
+        task = self.loop.create_task(self._device_add(client, slot, cmd, rid, guard))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _device_add(self, client: _Client, slot: _Slot, cmd: P.Command, rid: bytes | None,
+                          guard: HotplugGuard) -> None:
+        try:
+            args = await guard.pin(cmd.arguments, self._execute_for_local)
+            slot.data = _readdress(await self._reply_of(DEVICE_ADD, args), rid)
+        except LocalCommandError as err:
+            client.log.info("refused: %s", err.desc)
+            slot.data = P.error_reply(err.error_class, err.desc, rid)
+        except EndpointError:
+            slot.data = P.error_reply(P.GENERIC_ERROR, self._stop_reason, rid)  # QEMU went away
+        except Exception as err:  # a bug must cost this command, never the endpoint or the client's order
+            client.log.exception("internal error pinning device_add")
+            slot.data = P.error_reply(P.GENERIC_ERROR, f"{DEVICE_ADD}: internal error in vmplatform: {err}", rid)
+        finally:
+            self._release(client)
+
+    def _release(self, client: _Client) -> None:
+        """The held client's backlog, in order (a later device_add holds it again)."""
+        client.held = False
+        backlog, client.backlog = client.backlog, []
+        if self._state is not Runstate.RUNNING or client.closed:
+            backlog = []  # the endpoint is stopping: what the client sent after device_add is not run
+        for i, frame in enumerate(backlog):
+            if client.held:
+                client.backlog.extend(backlog[i:])
+                break
+            self._request(client, frame)
+        self._flush_upstream()
+        if not client.closed:
+            client.drain()
+            client.flush()
 
     def _negotiate(self, client: _Client, arguments: dict[str, Any] | None, rid: bytes | None) -> bytes:
         """``qmp_capabilities`` the way QEMU checks it; only ``oob`` exists, and it is not offered."""

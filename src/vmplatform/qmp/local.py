@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import VmplatformError
-from ..features import AppliesTo, Catalog
+from ..features import Accel, AppliesTo, Catalog
 from ..platform_record import read_recorded_platform
 from ..support import SupportReport
 from ..views import query_platforms_json
@@ -172,13 +172,29 @@ class DependencyReader:
 class LocalCommands:
     """State and handlers of the local commands; built once per endpoint."""
 
-    def __init__(self, support: SupportReport, catalog: Catalog, platform: str | None = None) -> None:
+    def __init__(self, support: SupportReport, catalog: Catalog, platform: str | None = None, *,
+                 rejudge: Callable[[Accel], SupportReport] | None = None) -> None:
+        """``rejudge`` judges the platforms again for the VM's accelerator once it is known (attach)."""
         #: ``--platform`` of the endpoint; else what the VM records (read on each query).
         self.platform = platform
-        self.support = support
+        self.rejudge = rejudge
         self.reader = DependencyReader(catalog)
+        self._set_support(support)
+
+    def _set_support(self, support: SupportReport) -> None:
+        self.support = support
         #: The ``return`` value of query-platforms, serialised once.
         self.platforms_json: bytes = json.dumps(query_platforms_json(support)).encode("utf-8")
+
+    async def attach(self, execute: Execute) -> None:
+        """Called once QEMU is connected: query-platforms answers for the VM's accelerator
+        (KVM-only features cannot make a platform unsupported for a TCG VM)."""
+        if self.rejudge is None:
+            return
+        kvm = await execute("query-kvm", None)
+        accel = Accel.KVM if isinstance(kvm, dict) and kvm.get("enabled") else Accel.TCG
+        if accel is not self.support.accel:
+            self._set_support(self.rejudge(accel))
 
     def query_platforms(self) -> list[dict[str, Any]]:
         value: list[dict[str, Any]] = json.loads(self.platforms_json)
