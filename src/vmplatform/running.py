@@ -88,10 +88,16 @@ async def _dependencies(client: "QMPClient", catalog: Catalog) -> tuple[str | No
 
 def check_running_vm(socket: str, report: HostReport, platforms: PlatformSet) -> Verdict:
     """Can ``report``'s host receive the running VM: its offered features and its platform."""
+    platform, accel, devices = asyncio.run(_with_client(socket, lambda c: _dependencies(c, platforms.catalog)))
+    return judge_running(platform, accel, devices, report, platforms)
+
+
+def judge_running(platform: str | None, accel: str, devices: list[dict[str, Any]], report: HostReport,
+                  platforms: PlatformSet) -> Verdict:
+    """The verdict for a VM read over QMP (``devices``: query-platform-dependencies' entries)."""
     from .features import Accel
     from .support import evaluate
 
-    platform, accel, devices = asyncio.run(_with_client(socket, lambda c: _dependencies(c, platforms.catalog)))
     required: dict[str, str] = {}
     for dev in devices:
         negotiated = set(dev["negotiated-features"])

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -98,6 +98,7 @@ class Guest:
         qemu: str | None = None,
         append: str = DEFAULT_APPEND,
         launcher: Sequence[str] | None = None,
+        nic: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.name = name
         self.machine = machine
@@ -110,6 +111,9 @@ class Guest:
         self.qemu = qemu or paths.qemu_binary() or "qemu-system-x86_64"
         self.append = append
         self.launcher = list(launcher) if launcher is not None else None
+        # The NIC's arguments given the TAP name (another road than -netdev + -device key=value;
+        # [] for none, e.g. to hot-plug one later with netdev_add ifname=self.tap).
+        self.nic = nic
         self.tap = _unique_tap_name()
         self.workdir = Path(tempfile.mkdtemp(prefix=f"vmp-{name}-", dir=_socket_safe_tmp()))
         self.serial_path = self.workdir / "serial.log"
@@ -146,8 +150,8 @@ class Guest:
             "-kernel", str(paths.kernel_image()),
             "-initrd", str(build_initramfs()),
             "-append", self.append,
-            "-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
-            "-device", device,
+            *(self.nic(self.tap) if self.nic is not None else
+              ["-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no", "-device", device]),
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
             "-qmp", f"unix:{self.aux_qmp_path},server=on,wait=off",
         ]

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "qmp": ("qmp", "QMP endpoint: pass QEMU's QMP through and add query-platforms"),
     "analyze": ("analyze", "write a VM's dependency manifest (the host features its guest ABI relies on)"),
     "check": ("check", "can this host run or receive a VM (manifest or running QEMU)?"),
+    "migrate": ("migrate", "live-migrate a VM: check the destination's platform and offer first, verify after"),
     "export": ("export", "write a platform's pins as a QEMU -readconfig file (no wrapper needed)"),
     "qemu": ("qemu", "run QEMU with -platform: pin host-dependent properties, refuse what the host lacks"),
     "merge": ("merge", "the features every one of several hosts has, as a platform definition file"),
