@@ -174,3 +174,27 @@ def test_argv_recording_another_platform_is_refused() -> None:
                       "-platform", "linux-6.2", *record_args("linux-6.1"))
     assert proc.returncode == 2
     assert "records platform linux-6.1" in proc.stderr and "-platform says linux-6.2" in proc.stderr
+
+
+def test_query_platforms_answers_for_the_vms_accelerator(host_report: HostReport) -> None:
+    """A TCG VM: KVM-only features (KVM SMM) cannot make a platform unsupported for it."""
+    skip_qemu()
+    from vmplatform.features import Accel
+    from vmplatform.views import query_platforms_json
+
+    platforms = load_platforms()
+    local = LocalCommands(evaluate(host_report, platforms, Accel.KVM), platforms.catalog, None,
+                          rejudge=lambda accel: evaluate(host_report, platforms, accel))
+    qemu = Qemu(BASE)
+    try:
+        async def body() -> Any:
+            async with endpoint(qemu, local), qmp_client(qemu.listen) as client:
+                return await client.execute("query-platforms")
+
+        answer = run(body())
+    finally:
+        qemu.close()
+    assert answer == json.loads(json.dumps(query_platforms_json(evaluate(host_report, platforms, Accel.TCG))))
+    cli = vmplatform("query-platforms", "--accel", "tcg", "--json")
+    assert cli.returncode == 0, cli.stderr
+    assert answer == json.loads(cli.stdout)
