@@ -323,8 +323,9 @@ def _expand_readconfig(path: str, unplaced: list[Unplaced]) -> list[str]:
 
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise UsageError(f"-readconfig {path}: cannot read: {err.strerror}",
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the path (only reachable from Python)
+        reason = err.strerror if isinstance(err, OSError) else "not a file name"
+        raise UsageError(f"-readconfig {path}: cannot read: {reason}",
                          "pass a file written by QEMU's -writeconfig or 'vmplatform export --format readconfig'") \
             from err
     out: list[str] = []

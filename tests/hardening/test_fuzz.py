@@ -50,3 +50,11 @@ def test_the_generators_reach_both_sides() -> None:
 def test_nesting_beyond_any_parser(name: str, text: str) -> None:
     outcome = judge(formats()[name], text)
     assert outcome.ok and outcome.label != "accepted", f"{outcome.label}: {outcome.detail}"
+
+
+def test_findings_stay_fixed() -> None:
+    """Inputs bench/fuzz_inputs.py once found answered with a stray exception."""
+    fmt = formats()["qemu-argv"]
+    # A NUL in a -readconfig path: open() raised ValueError.
+    outcome = judge(fmt, '["-machine", "q35", "-readconfig", "a\\u0000b.cfg"]')
+    assert outcome.ok and outcome.label == "UsageError", outcome
