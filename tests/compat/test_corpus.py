@@ -1,7 +1,8 @@
 """The manifest corpus (tests/data/manifests) is what 'vmplatform analyze' writes today.
 
-The golden verdict cases (tests/golden, 'verdict-*') check these manifests on
-every host of the corpus; this test keeps them honest. Regenerate with
+tests/oracles/verdict_matrix.toml holds the hand-checked verdict of each of
+these manifests on every host of the corpus, and what each must pin; this
+test keeps the files current. Regenerate with
 ``.venv/bin/python tests/data/manifests/make_manifests.py`` after an
 intended change, and review the diff.
 """

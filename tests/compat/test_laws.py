@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from vmplatform.analysis import analyze
 from vmplatform.baseline import BaselineError, baseline
 from vmplatform.errors import HostLacksFeatures, UsageError, VmplatformError
-from vmplatform.features import default_catalog
+from vmplatform.features import Category, default_catalog
 from vmplatform.machines import default_machine_catalog
 from vmplatform.manifest import Manifest, Scope, check_manifest
 from vmplatform.merge import merged_platform
@@ -32,7 +32,12 @@ PLATFORMS = load_platforms(env={}, system=None)
 MC = default_machine_catalog()
 FEATURES = sorted(CATALOG.ids())
 OS_RELEASES = [{}, {"ID": "debian", "VERSION_ID": "12"}, {"ID": "ubuntu", "ID_LIKE": "debian", "VERSION_ID": "24.04"},
-               {"ID": "rhel", "ID_LIKE": "fedora", "VERSION_ID": "9.5"}]
+               {"ID": "rhel", "ID_LIKE": "fedora", "VERSION_ID": "9.5"},
+               # derivatives known only through ID_LIKE (their real os-release values)
+               {"ID": "rocky", "ID_LIKE": "rhel centos fedora", "VERSION_ID": "9.5"},
+               {"ID": "linuxmint", "ID_LIKE": "ubuntu debian", "VERSION_ID": "22"},
+               {"ID": "devuan", "ID_LIKE": "debian", "VERSION_ID": "5"}]
+OPTIONAL = frozenset(f.id for f in CATALOG if f.category is Category.OPTIONAL)
 LAWS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -51,10 +56,18 @@ def closed(features: frozenset[str]) -> frozenset[str]:
 
 @st.composite
 def hosts(draw: st.DrawFn, name: str | None = None) -> HostReport:
-    feats = closed(frozenset(draw(st.sets(st.sampled_from(FEATURES)))))
+    """Any report a probe could write: features it confirmed (closed under their requirements),
+    features it could not test (``unknown``, as an unprivileged probe reports KVM), and often no
+    optional device at all (no /dev/vhost-net, no KVM SMM)."""
+    drawn = frozenset(draw(st.sets(st.sampled_from(FEATURES))))
+    if draw(st.booleans()):
+        drawn -= OPTIONAL
+    unknown = frozenset(draw(st.sets(st.sampled_from(FEATURES), max_size=4)))
+    feats = closed(drawn - unknown)
     hostname = name or draw(st.from_regex(r"[a-z][a-z0-9]{0,7}", fullmatch=True))
     kernel = draw(st.sampled_from(["4.18.0", "5.14.0", "6.1.0", "6.8.0", "6.12.0", "6.18.0"]))
     return FakeHost(hostname=hostname, kernel_release=kernel, supported=feats,
+                    unknown={f: "the probe could not tell" for f in sorted(unknown - feats)},
                     os_release=draw(st.sampled_from(OS_RELEASES))).run(CATALOG)
 
 
@@ -185,3 +198,16 @@ def test_hypothesis_hosts_are_valid_reports() -> None:
     r = FakeHost(hostname="x", supported=closed(frozenset(FEATURES))).run(CATALOG)
     assert isinstance(r.host, HostIdentity)
     assert loads(dumps(r)) == r
+
+
+def test_hypothesis_hosts_reach_the_edges() -> None:
+    """unknown statuses, ID_LIKE-only distros, hosts without any optional device."""
+    from hypothesis import find
+
+    from vmplatform.report import FeatureStatus
+
+    quiet = settings(database=None, max_examples=5000, derandomize=True)
+    find(hosts(), lambda r: any(x.status is FeatureStatus.UNKNOWN for x in r), settings=quiet)
+    find(hosts(), lambda r: "ID_LIKE" in r.host.os_release and r.host.os_release["ID"] not in
+         {p.vendor for p in PLATFORMS}, settings=quiet)
+    find(hosts(), lambda r: not (r.supported() & OPTIONAL) and "tap-uso" in r.supported(), settings=quiet)

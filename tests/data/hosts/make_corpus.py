@@ -1,12 +1,18 @@
 """Regenerate the catalog-derived host reports in this directory.
 
-Real kernels we cannot boot here (EL9's 5.14, Ubuntu 24.04's 6.8, Debian 12's
-6.1, ...) are described by the platform definition of that kernel: every
-feature the platform guarantees is 'supported', the optional features are set
-as a typical root-run KVM host of that distro has them, everything else is
+SYNTHETIC: real kernels we cannot boot here (EL9's 5.14, Ubuntu 24.04's 6.8,
+...) are described by the platform definition of that kernel: every feature
+the platform guarantees is 'supported', the optional features are set as a
+typical root-run KVM host of that distro has them, everything else is
 'unsupported'. The evidence of every entry says so; these are simulated hosts,
-not probe output. vm-debian12-6.18-pvm.json is real probe output of a CI
-machine ('vmplatform probe --json').
+not probe output, and are used for CLI shapes (distro identities, a fleet of
+mixed kernels) that no machine reachable here has. Because "host X supports
+platform X" is true by construction for them, facts are never checked on
+them alone: tests/oracles holds the independent expectations (the verdict
+table with its reasoning, platform contents against real kernels), and real
+probe output lives in tests/data/probed and tests/data/kernels.
+vm-debian12-6.18-pvm.json is real probe output of a CI machine ('vmplatform
+probe --json').
 
     .venv/bin/python tests/data/hosts/make_corpus.py
 """
