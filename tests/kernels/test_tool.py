@@ -21,6 +21,8 @@ def test_sources_deb822_takes_the_release_entry_not_security() -> None:
             "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
     got = parse_sources([("debian.sources", text)], "bookworm")
     assert got == DebianSource(("http://mirror.example/debian",), "/usr/share/keyrings/debian-archive-keyring.gpg")
+    security = parse_sources([("debian.sources", text)], "bookworm", "-security")
+    assert security == DebianSource(("http://mirror.example/debian-security",), "")
 
 
 def test_sources_one_line_form_and_disabled_stanzas() -> None:

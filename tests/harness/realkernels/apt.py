@@ -59,13 +59,19 @@ def _deb822_stanzas(text: str) -> Iterator[dict[str, str]]:
         yield stanza
 
 
-def _is_debian_suite(suite: str, codename: str) -> bool:
-    # The main Debian entry names the release itself; "-security" lives elsewhere.
-    return suite == codename or (not codename and "-" not in suite)
+SECURITY = "-security"
 
 
-def parse_sources(files: Iterable[tuple[str, str]], codename: str) -> DebianSource | None:
-    """The first enabled ``deb`` entry that carries the release ``codename``.
+def _is_debian_suite(suite: str, codename: str, flavour: str = "") -> bool:
+    # The main Debian entry names the release itself; "-security" lives in another archive.
+    if not codename:
+        return suite.endswith(flavour) if flavour else "-" not in suite
+    return suite == codename + flavour
+
+
+def parse_sources(files: Iterable[tuple[str, str]], codename: str, flavour: str = "") -> DebianSource | None:
+    """The first enabled ``deb`` entry that carries the release ``codename`` (+ ``flavour``,
+    e.g. ``-security`` for the security archive).
 
     ``files`` are (name, text) pairs: ``*.sources`` in deb822 form, anything
     else in the one-line ``deb [opts] URI suite comps`` form.
@@ -75,19 +81,21 @@ def parse_sources(files: Iterable[tuple[str, str]], codename: str) -> DebianSour
             for st in _deb822_stanzas(text):
                 if st.get("enabled", "yes").lower() == "no" or "deb" not in st.get("types", "").split():
                     continue
-                if any(_is_debian_suite(s, codename) for s in st.get("suites", "").split()):
+                if any(_is_debian_suite(s, codename, flavour) for s in st.get("suites", "").split()):
                     return DebianSource(tuple(st.get("uris", "").split()), st.get("signed-by", ""))
             continue
         for line in text.splitlines():
             m = re.match(r"^\s*deb\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)", line)
-            if m and _is_debian_suite(m.group(3), codename):
+            if m and _is_debian_suite(m.group(3), codename, flavour):
                 opts = dict(o.split("=", 1) for o in (m.group(1) or "").split() if "=" in o)
                 return DebianSource((m.group(2),), opts.get("signed-by", ""))
     return None
 
 
-def machine_debian_source(apt_dir: Path = APT_DIR, os_release: Path = Path("/etc/os-release")) -> DebianSource:
-    """The Debian archive this machine is configured with (no host name is hard-coded anywhere)."""
+def machine_debian_source(apt_dir: Path = APT_DIR, os_release: Path = Path("/etc/os-release"),
+                          flavour: str = "") -> DebianSource:
+    """The Debian archive this machine is configured with (no host name is hard-coded anywhere);
+    ``flavour="-security"``: its security archive."""
     codename = ""
     try:
         for line in os_release.read_text(encoding="utf-8").splitlines():
@@ -100,9 +108,9 @@ def machine_debian_source(apt_dir: Path = APT_DIR, os_release: Path = Path("/etc
     for path in candidates:
         if path.suffix in (".list", ".sources") and path.is_file():
             files.append((path.name, path.read_text(encoding="utf-8", errors="replace")))
-    src = parse_sources(files, codename)
+    src = parse_sources(files, codename, flavour)
     if src is None or not src.uris:
-        raise AptError(f"no Debian archive entry for '{codename or '?'}' in {apt_dir}/sources.list(.d); "
+        raise AptError(f"no Debian archive entry for '{codename or '?'}{flavour}' in {apt_dir}/sources.list(.d); "
                        "configure the machine's Debian archive first")
     return src
 
@@ -122,20 +130,29 @@ class PrivateApt:
     given at construction.
     """
 
-    def __init__(self, suites: Sequence[str], source: DebianSource | None = None) -> None:
+    def __init__(self, suites: Sequence[str], source: DebianSource | None = None,
+                 security: DebianSource | None = None) -> None:
         self.suites = tuple(dict.fromkeys(suites))
+        # Resolved before the temporary directory exists, so a bad configuration leaves nothing behind.
         self.source = source or machine_debian_source()
+        wants_security = any(s.endswith(SECURITY) for s in self.suites)
+        self.security = security or (machine_debian_source(flavour=SECURITY) if wants_security else None)
         self.root = Path(tempfile.mkdtemp(prefix="vmp-apt-"))
 
     def __enter__(self) -> PrivateApt:
         parts = self.root / "sources.list.d"
         for d in (parts, self.root / "lists" / "partial", self.root / "cache" / "archives" / "partial"):
             d.mkdir(parents=True, exist_ok=True)
-        lines = ["Types: deb", f"URIs: {' '.join(self.source.uris)}", f"Suites: {' '.join(self.suites)}",
-                 "Components: main"]
-        if self.source.signed_by:
-            lines.append(f"Signed-By: {self.source.signed_by}")
-        (parts / "kernels.sources").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        stanzas = []
+        for src, suites in ((self.source, [s for s in self.suites if not s.endswith(SECURITY)]),
+                            (self.security, [s for s in self.suites if s.endswith(SECURITY)])):
+            if src is None or not suites:
+                continue
+            lines = ["Types: deb", f"URIs: {' '.join(src.uris)}", f"Suites: {' '.join(suites)}", "Components: main"]
+            if src.signed_by:
+                lines.append(f"Signed-By: {src.signed_by}")
+            stanzas.append("\n".join(lines) + "\n")
+        (parts / "kernels.sources").write_text("\n".join(stanzas), encoding="utf-8")
         return self
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:

@@ -106,7 +106,9 @@ class PreparedKernel:
 
 def _decompress(payload: bytes) -> bytes | None:
     if payload.startswith(b"\xfd7zXZ\x00"):
-        return lzma.decompress(payload)  # stops at the trailing size word
+        # One stream: the kernel build appends a 4-byte size word, which lzma.decompress()
+        # would try to read as a second stream.
+        return lzma.LZMADecompressor().decompress(payload)
     if payload.startswith(b"\x1f\x8b"):
         return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(payload)
     if payload.startswith(b"\x28\xb5\x2f\xfd") and shutil.which("zstd"):

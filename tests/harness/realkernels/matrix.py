@@ -32,7 +32,9 @@ class MatrixEntry:
 
 MATRIX: tuple[MatrixEntry, ...] = (
     MatrixEntry(KernelSpec("5.10.0-32-amd64", "bullseye"), ci=True),
+    MatrixEntry(KernelSpec("5.10.0-46-amd64", "bullseye-security")),
     MatrixEntry(KernelSpec("6.1.0-50-amd64", "bookworm"), ci=True),
+    MatrixEntry(KernelSpec("6.1.0-57-amd64", "bookworm-security")),
     MatrixEntry(KernelSpec("6.12.95+deb12-amd64", "bookworm-backports")),
     MatrixEntry(KernelSpec("6.12.117+deb13-amd64", "trixie")),
     MatrixEntry(KernelSpec("6.16.12+deb13-amd64", "trixie-backports")),
@@ -45,7 +47,8 @@ MATRIX: tuple[MatrixEntry, ...] = (
     MatrixEntry(KernelSpec("7.3.4+deb13-amd64", "trixie-backports"), ci=True),
 )
 
-SUITES = ("bullseye", "bookworm", "bookworm-backports", "trixie", "trixie-backports")
+SUITES = ("bullseye", "bullseye-security", "bookworm", "bookworm-security", "bookworm-backports", "trixie",
+          "trixie-backports")
 
 
 def find_spec(text: str) -> KernelSpec:
