@@ -198,3 +198,37 @@ def test_query_platforms_answers_for_the_vms_accelerator(host_report: HostReport
     cli = vmplatform("query-platforms", "--accel", "tcg", "--json")
     assert cli.returncode == 0, cli.stderr
     assert answer == json.loads(cli.stdout)
+
+
+def test_endpoint_platform_contradicting_the_record_is_refused(host_report: HostReport) -> None:
+    skip_qemu()
+    from vmplatform.qmp.endpoint import EndpointError
+
+    platforms = load_platforms()
+    local = LocalCommands(evaluate(host_report, platforms), platforms.catalog, "linux-6.2")
+    qemu = Qemu(BASE + record_args("linux-6.1"))
+    try:
+        async def body() -> None:
+            async with endpoint(qemu, local):
+                pass
+
+        with pytest.raises(EndpointError, match="--platform linux-6.2 contradicts the VM, which records platform "
+                                                "linux-6.1"):
+            run(body())
+        assert not Path(qemu.listen).exists()   # refused before listening
+    finally:
+        qemu.close()
+
+
+@pytest.mark.parametrize("argv, recorded", [
+    (record_args("linux-6.1"), "linux-6.1"),
+    (["-object", '{"qom-type": "authz-simple", "id": "vmplatform-platform", "identity": "linux-6.2"}'], "linux-6.2"),
+    (record_args("my,platform"), "my,platform"),                       # QemuOpts ',,' escaping round-trips
+    (["-object", "authz-simple,id=other,identity=linux-6.1"], None),   # someone else's authz object
+    (["-object", "secret,id=vmplatform-platform,data=x"], None),
+    (["-name", "-object"], None),
+])
+def test_recorded_in_argv(argv: list[str], recorded: str | None) -> None:
+    from vmplatform.platform_record import recorded_in_argv
+
+    assert recorded_in_argv(argv) == recorded

@@ -363,7 +363,10 @@ class Endpoint:
                 raise ListenError(f"--listen and --connect are the same path ({self.listen_path})",
                                   "listen on a path of your own; clients connect there instead of to QEMU")
             await self._connect_upstream()
-            await self.local.attach(self._execute_upstream)
+            try:
+                await self.local.attach(self._execute_upstream)
+            except LocalCommandError as err:
+                raise EndpointError(err.desc, "drop --platform: the endpoint reads the VM's own") from None
             await self._listen()
         except BaseException:
             await asyncio.shield(self._begin_stop())

@@ -188,7 +188,13 @@ class LocalCommands:
 
     async def attach(self, execute: Execute) -> None:
         """Called once QEMU is connected: query-platforms answers for the VM's accelerator
-        (KVM-only features cannot make a platform unsupported for a TCG VM)."""
+        (KVM-only features cannot make a platform unsupported for a TCG VM). Raises
+        LocalCommandError when ``--platform`` contradicts the platform the VM records."""
+        if self.platform is not None:
+            recorded = await read_recorded_platform(execute)
+            if recorded is not None and recorded != self.platform:
+                raise LocalCommandError(f"--platform {self.platform} contradicts the VM, which records platform "
+                                        f"{recorded} (vmplatform qemu -platform {recorded})")
         if self.rejudge is None:
             return
         kvm = await execute("query-kvm", None)
