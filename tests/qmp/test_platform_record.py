@@ -205,7 +205,7 @@ def test_endpoint_platform_contradicting_the_record_is_refused(host_report: Host
     from vmplatform.qmp.endpoint import EndpointError
 
     platforms = load_platforms()
-    local = LocalCommands(evaluate(host_report, platforms), platforms.catalog, "linux-6.2")
+    local = LocalCommands(evaluate(host_report, platforms), platforms.catalog, "linux-6.2", check_record=True)
     qemu = Qemu(BASE + record_args("linux-6.1"))
     try:
         async def body() -> None:
@@ -232,3 +232,16 @@ def test_recorded_in_argv(argv: list[str], recorded: str | None) -> None:
     from vmplatform.platform_record import recorded_in_argv
 
     assert recorded_in_argv(argv) == recorded
+
+
+def test_cli_endpoint_refuses_a_contradicting_platform() -> None:
+    skip_qemu()
+    qemu = Qemu(BASE + record_args("linux-6.1"))
+    try:
+        proc = vmplatform("qmp", "--connect", qemu.upstream, "--listen", qemu.listen, "--platform", "linux-6.2")
+        assert proc.returncode == 1, proc
+        assert proc.stderr.startswith("vmplatform: error: --platform linux-6.2 contradicts the VM, which records "
+                                      "platform linux-6.1"), proc.stderr
+        assert "Traceback" not in proc.stderr and not Path(qemu.listen).exists()
+    finally:
+        qemu.close()

@@ -63,7 +63,8 @@ def run(ns: argparse.Namespace) -> int:
     def rejudge(accel: Accel) -> "SupportReport":
         return evaluate(report, platforms, accel)
 
-    local = LocalCommands(evaluate(report, platforms), platforms.catalog, ns.platform, rejudge=rejudge)
+    local = LocalCommands(evaluate(report, platforms), platforms.catalog, ns.platform, rejudge=rejudge,
+                          check_record=True)
     guard = HotplugGuard(lambda: _machine_catalog(ns), platforms, report, ns.platform)
     return asyncio.run(_serve(ns, local, guard))
 

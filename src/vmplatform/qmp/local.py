@@ -173,11 +173,13 @@ class LocalCommands:
     """State and handlers of the local commands; built once per endpoint."""
 
     def __init__(self, support: SupportReport, catalog: Catalog, platform: str | None = None, *,
-                 rejudge: Callable[[Accel], SupportReport] | None = None) -> None:
-        """``rejudge`` judges the platforms again for the VM's accelerator once it is known (attach)."""
+                 rejudge: Callable[[Accel], SupportReport] | None = None, check_record: bool = False) -> None:
+        """``rejudge`` judges the platforms again for the VM's accelerator once it is known (attach);
+        ``check_record`` makes attach refuse a ``platform`` the VM's own record contradicts."""
         #: ``--platform`` of the endpoint; else what the VM records (read on each query).
         self.platform = platform
         self.rejudge = rejudge
+        self.check_record = check_record
         self.reader = DependencyReader(catalog)
         self._set_support(support)
 
@@ -190,7 +192,7 @@ class LocalCommands:
         """Called once QEMU is connected: query-platforms answers for the VM's accelerator
         (KVM-only features cannot make a platform unsupported for a TCG VM). Raises
         LocalCommandError when ``--platform`` contradicts the platform the VM records."""
-        if self.platform is not None:
+        if self.platform is not None and self.check_record:
             recorded = await read_recorded_platform(execute)
             if recorded is not None and recorded != self.platform:
                 raise LocalCommandError(f"--platform {self.platform} contradicts the VM, which records platform "
