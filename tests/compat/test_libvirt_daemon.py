@@ -260,6 +260,51 @@ def test_emulator_refusal_shows_in_virsh(libvirtd: Daemon, tmp_path: Path) -> No
     assert "vmp-emu-refused" not in libvirtd.virsh("list", "--all", "--name").stdout
 
 
+def test_hot_plugged_nic_gets_its_pins_from_the_device_xml(libvirtd: Daemon, tmp_path: Path) -> None:
+    """virsh attach-device of a NIC pinned with 'libvirt pin --device-xml': QEMU gets the pinned values
+    (libvirt applies <driver> attributes at hot-plug; <qemu:override> it does not, hence the refusal case
+    in test_device_xml.py)."""
+    from vmplatform.libvirt.domain import GUEST_ATTRS, HOST_ATTRS
+
+    rc, report, _ = run_cli(["probe", "--json"])
+    assert rc == 0
+    (tmp_path / "here.json").write_text(report)
+    text = (DOMAINS / "tiny-tcg.xml").read_text().replace("<name>vmp-tiny</name>", "<name>vmp-hot</name>")
+    text = text.replace("<uuid>0b5b1f3c-6f62-4b0e-8d9a-6b1f0e7c2a11</uuid>", "").replace(
+        "<memballoon", "<controller type='pci' index='0' model='pcie-root'/>"
+        "<controller type='pci' index='1' model='pcie-root-port'/><controller type='pci' index='2' "
+        "model='pcie-root-port'/><controller type='pci' index='3' model='pcie-root-port'/>\n    <memballoon")
+    (tmp_path / "hot-in.xml").write_text(text)
+    xml = tmp_path / "hot.xml"
+    assert run_cli(["libvirt", "pin", "--host", str(tmp_path / "here.json"), "--domain-xml",
+                    str(tmp_path / "hot-in.xml"), "-o", str(xml)])[0] == 0
+    libvirtd.simulate_host(None)
+    got = libvirtd.virsh("create", str(xml))
+    assert got.returncode == 0, got.stderr
+    try:
+        live = tmp_path / "live.xml"
+        live.write_text(libvirtd.virsh("dumpxml", "vmp-hot").stdout)
+        nic = tmp_path / "nic.xml"
+        nic.write_text("<interface type='ethernet'>\n  <model type='virtio'/>\n</interface>\n")
+        pinned_nic = tmp_path / "nic-pinned.xml"
+        rc, _, err = run_cli(["libvirt", "pin", "--host", str(tmp_path / "here.json"), "--domain-xml", str(live),
+                              "--device-xml", str(nic), "-o", str(pinned_nic)])
+        assert rc == 0, err
+        attached = libvirtd.virsh("attach-device", "vmp-hot", str(pinned_nic))
+        assert attached.returncode == 0, attached.stderr
+        from xml.dom import minidom
+
+        driver = minidom.parse(str(pinned_nic)).getElementsByTagName("driver")[0]
+        checked = 0
+        for element, table in (("host", HOST_ATTRS), ("guest", GUEST_ATTRS)):
+            for attr, value in driver.getElementsByTagName(element)[0].attributes.items():
+                assert qom(libvirtd, "vmp-hot", "net1", table[attr]) is (value == "on"), (element, attr)
+                checked += 1
+        assert checked >= 10
+    finally:
+        libvirtd.virsh("destroy", "vmp-hot")
+
+
 def test_domain_without_manifest_starts(libvirtd: Daemon) -> None:
     libvirtd.simulate_host("el9-5.14")
     got = libvirtd.virsh("create", str(DOMAINS / "tiny-tcg.xml"))

@@ -72,6 +72,7 @@ def plan(argv: Sequence[str]) -> tuple[str, list[str], list[str]]:
     from ..manifest import Scope
     from ..platforms import Platform, load_platforms
     from . import record
+    from .metadata import manifest_platform
 
     name = guest_name(argv) or "?"
     uuid = _option(argv, "-uuid")
@@ -87,18 +88,8 @@ def plan(argv: Sequence[str]) -> tuple[str, list[str], list[str]]:
     m = start.manifest
     has_platform_arg = "-platform" in argv
     if m is not None and not has_platform_arg:
-        feats = frozenset(m.platform_features)
-        known = platforms.get(m.platform) if m.platform and m.platform in platforms else None
-        if known is not None and known.features == feats:
-            platform = known
-        else:  # a merged or host-scope platform: exactly the recorded features
-            import datetime
-
-            label = m.platform or f"host scope of {m.analysed_on or name}"
-            platform = Platform(name=m.platform or "host", description=f"the platform recorded in domain {name}'s "
-                                f"manifest ({label})", vendor="manifest", released=datetime.date(1970, 1, 1),
-                                kernel="", features=feats, synthetic=True, origin=f"domain {name} manifest")
-        if m.scope is Scope.HOST and not m.migratable:
+        platform = manifest_platform(m, platforms, name)
+        if m.scope is Scope.HOST:
             notes.append(f"domain {name}: scope host, pinned to what {m.analysed_on or 'its host'} offered")
     qemu = start.qemu or _real_qemu()
     mc = record.machine_catalog(qemu)

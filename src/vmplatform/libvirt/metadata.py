@@ -21,6 +21,10 @@ import json
 from xml.dom import minidom
 
 from ..manifest import Manifest, ManifestError, loads
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..platforms import Platform, PlatformSet
 from . import _xml
 from .namespace import ELEMENT, NAMESPACE, PREFIX
 
@@ -82,3 +86,21 @@ def with_manifest(text: str, manifest: Manifest, source: str) -> str:
     doc = _xml.parse(text, source)
     write_manifest(doc, manifest)
     return _xml.serialize(doc, text)
+
+
+def manifest_platform(manifest: Manifest, platforms: "PlatformSet", domain: str) -> "Platform":
+    """The platform a domain's manifest pins to: the named platform when it still guarantees exactly
+    the recorded features, else (a merged or host-scope platform) exactly those features."""
+    import datetime
+
+    from ..platforms import Platform
+
+    feats = frozenset(manifest.platform_features)
+    if manifest.platform and manifest.platform in platforms:
+        known = platforms.get(manifest.platform)
+        if known.features == feats:
+            return known
+    label = manifest.platform or f"host scope of {manifest.analysed_on or domain}"
+    return Platform(name=manifest.platform or "host", description=f"the platform recorded in domain {domain}'s "
+                    f"manifest ({label})", vendor="manifest", released=datetime.date(1970, 1, 1), kernel="",
+                    features=feats, synthetic=True, origin=f"domain {domain} manifest")

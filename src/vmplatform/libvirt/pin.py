@@ -32,6 +32,10 @@ from ._xml import QEMU_NS
 from .domain import DRIVER_ATTRS, GUEST_ATTRS, HOST_ATTRS, Domain
 from .metadata import write_manifest
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .device import DeviceInDomain
+
 # QEMU property -> (element under <driver>, or "" for <driver> itself; attribute)
 _LIBVIRT_ATTR: Mapping[str, tuple[str, str]] = {
     **{prop: ("host", attr) for attr, prop in HOST_ATTRS.items()},
@@ -139,3 +143,32 @@ def pin_manifest(doc: minidom.Document, domain: Domain, manifest: Manifest) -> l
                                  if p.source != Layer.USER_DEVICE.value or p.device in in_xml))
     write_manifest(doc, manifest)
     return notes
+
+
+def pin_device(dev: "DeviceInDomain", res: Resolution, host_res: Resolution) -> tuple[list[str], list[str]]:
+    """Write the pins of the new device into its device XML (:mod:`.device`).
+
+    ``res``: the domain with the device, resolved for its platform; ``host_res``: the same for
+    everything this host offers (what QEMU here gives by itself). Returns (notes, refusals): a pin
+    libvirt has no attribute for is a note when this host's QEMU gives the value anyway, else a refusal.
+    """
+    root = _xml.root_of(dev.device_doc)
+    by_host = {(p.device, p.property): p.value for p in host_res.properties}
+    notes: list[str] = []
+    refusals: list[str] = []
+    for p in res.properties:
+        if p.device != dev.alias or p.layer is Layer.USER_DEVICE:
+            continue
+        if root.tagName == "interface" and p.property in _LIBVIRT_ATTR:
+            where, attr = _LIBVIRT_ATTR[p.property]
+            _set_attr(root, where, attr, p.value)
+            continue
+        here = by_host.get((p.device, p.property))
+        if here == p.value:
+            notes.append(f"{p.device} {p.property}={p.value}: libvirt has no attribute for it and does not apply "
+                         "<qemu:override> to a hot-plugged device; QEMU on this host gives that value by itself. "
+                         "Re-pin the domain after attaching ('vmplatform libvirt pin --domain-xml') so a restart "
+                         "or migration keeps it")
+        else:
+            refusals.append(f"{p.device} {p.property}={p.value} (QEMU on this host would give {here})")
+    return notes, refusals
