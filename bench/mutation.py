@@ -120,7 +120,9 @@ def run_module(module: Module, tree: Path, max_children: int, budget: float,
                survivors: list[str]) -> tuple[dict[str, int], float, bool]:
     start = time.monotonic()
     finished = True
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    # Tests that run the CLI in a child process get the unmutated package of the same tree
+    # (not this checkout's, which may be another version).
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tree / "src")}
     cmd = [str(VENV_BIN / "mutmut"), "run", "--max-children", str(max_children), *module.patterns]
     try:
         with open(tree / f"mutmut-{module.name}.log", "w") as log:
@@ -132,7 +134,7 @@ def run_module(module: Module, tree: Path, max_children: int, budget: float,
     counts: dict[str, int] = {}
     for name, state in sorted(status.items()):
         counts[state] = counts.get(state, 0) + 1
-        if state not in DETECTED:
+        if state in ("survived", "no tests", "suspicious"):
             diff = subprocess.run([str(VENV_BIN / "mutmut"), "show", name], cwd=tree, capture_output=True,
                                   text=True).stdout
             survivors.append(f"### {module.name}: {name} ({state})\n{diff}")
