@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from .. import _jsontext
 from ..errors import HostReportError, VmplatformError
 from ..report import SCHEMA as REPORT_SCHEMA
 from ..report import from_json_obj
-from .store import BATCH, Incoming, Row, Store, row_of
+from .store import BATCH, Incoming, Row, Store, StoreUnavailable, row_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
 
 _SCHEMA = re.compile(r"^vmplatform/(host-report|manifest)/(\d+)$")
 _READS = {"host-report": 1, "manifest": 1}
+
+
+# Waits between tries of a batch the database did not take (a PostgreSQL restart takes
+# a second or two); after the last, the batch is reported as not stored.
+RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -185,9 +191,37 @@ def ingest_docs(store: Store, docs: Iterator[tuple[str, str | Refusal]], total: 
     bar = _bar(total, progress)
     refused: list[Refusal] = []
     batch: list[Row] = []
+    unavailable: list[str] = []
     n_reports = n_manifests = 0
     if workers is None:
         workers = (os.cpu_count() or 1) if total >= PARALLEL_MIN else 1
+
+    def flush() -> None:
+        nonlocal n_reports
+        stored = write_batch(store, batch, labels)
+        if stored is None:
+            for row in batch:
+                failed = Refusal(row.source or row.host, f"not stored: {unavailable[-1]}")
+                refused.append(failed)
+                if on_refusal is not None:
+                    on_refusal(failed)
+        else:
+            n_reports += len(batch)
+        batch.clear()
+
+    def write_batch(store: Store, rows: list[Row], labels: tuple[str, ...]) -> list[int] | None:
+        """The batch's ids, or None when the database did not take it within the retries."""
+        for delay in RETRY_DELAYS:
+            try:
+                return store.add_rows(rows, labels)
+            except StoreUnavailable as err:
+                unavailable.append(err.message)
+                time.sleep(delay)
+        try:
+            return store.add_rows(rows, labels)
+        except StoreUnavailable as err:
+            unavailable.append(err.message)
+            return None
 
     def take(items: list[Row | ManifestIn | Refusal]) -> None:
         nonlocal n_reports, n_manifests
@@ -202,9 +236,7 @@ def ingest_docs(store: Store, docs: Iterator[tuple[str, str | Refusal]], total: 
             else:
                 batch.append(item)
                 if len(batch) >= batch_size:
-                    store.add_rows(batch, labels)
-                    n_reports += len(batch)
-                    batch.clear()
+                    flush()
         if bar is not None:
             bar.update(len(items))
 
@@ -220,8 +252,7 @@ def ingest_docs(store: Store, docs: Iterator[tuple[str, str | Refusal]], total: 
             for chunk in chunks:
                 take(prepare(chunk))
         if batch:
-            store.add_rows(batch, labels)
-            n_reports += len(batch)
+            flush()
     finally:
         if bar is not None:
             bar.close()

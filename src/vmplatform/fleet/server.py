@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._deps import require
-from .store import Incoming, Store
+from .store import Incoming, Store, StoreUnavailable
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -71,7 +71,10 @@ def make_app(store: Store) -> "Starlette":
         if item.report.name != host:
             return _error(403, "Forbidden", f"this token reports for host '{host}', not for "
                                             f"'{item.report.name}'")
-        ids = await run_in_threadpool(store.add_reports, [item])
+        try:
+            ids = await run_in_threadpool(store.add_reports, [item])
+        except StoreUnavailable as err:   # nothing stored: the host's timer sends it again
+            return _error(503, "StoreUnavailable", err.message, {"Retry-After": "5"})
         return JSONResponse({"host": host, "report-id": ids[0]}, status_code=201)
 
     async def health(_request: "Request") -> "JSONResponse":

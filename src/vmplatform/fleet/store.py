@@ -42,6 +42,11 @@ class StoreError(VmplatformError):
     """The store cannot be opened, or refuses what was asked of it."""
 
 
+class StoreUnavailable(StoreError):
+    """The database did not take a write (server restarted or gone, connection lost): nothing of it
+    was committed, and the same write may succeed once the server is back."""
+
+
 @dataclass(frozen=True)
 class Incoming:
     """A parsed report on its way in: where it came from and its exact text."""
@@ -62,13 +67,14 @@ class Row:
     os_version: str
     probed_at: str                 # as the report gives it; normalised when stored
     body: bytes                    # the report's text, zlib-compressed
+    source: str = ""               # where it came from (a file, a request), for what could not be stored
 
 
 def row_of(item: Incoming) -> Row:
     r = item.report
     osr = r.host.os_release
     return Row(r.name, profile_of(r), r.host.kernel_release, osr.get("ID", ""), osr.get("VERSION_ID", ""),
-               r.probed_at, zlib.compress(item.text.encode(), 1))
+               r.probed_at, zlib.compress(item.text.encode(), 1), item.source)
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,8 @@ class Store:
                     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
             else:
                 require("psycopg")
-                engine = sa.create_engine(url)
+                # pre-ping: a server restart leaves dead connections in the pool; test one before use.
+                engine = sa.create_engine(url, pool_pre_ping=True)
             store = cls(engine, url)
             store._migrate()
         except sa.exc.SQLAlchemyError as err:
@@ -259,6 +266,19 @@ class Store:
 
         if not items:
             return []
+        try:
+            return self._add_rows(items, labels)
+        except sa.exc.SQLAlchemyError as err:
+            # The transaction rolled back: profile ids learnt inside it may not exist.
+            self._profile_ids.clear()
+            raise StoreUnavailable(f"the fleet store {_safe(self.url)} did not take {len(items)} report(s): "
+                                   f"{_first_line(err)}", "nothing of them was stored; add them again") from err
+
+    def _add_rows(self, items: Sequence[Row], labels: Iterable[str]) -> list[int]:
+        import sqlalchemy as sa
+
+        from .schema import hosts, labels as labels_t, reports
+
         now = utc_now()
         with self._writing() as conn:
             rows = [{"host": it.host, "profile_id": self._profile_id(conn, it.profile),
