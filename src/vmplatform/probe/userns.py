@@ -11,6 +11,9 @@ import ctypes
 import errno
 import json
 import os
+import select
+import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,8 +26,14 @@ def _write(path: str, text: str) -> None:
         fh.write(text)
 
 
-def run_in_user_netns(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Return ``fn()`` as computed in the child; OSError if no namespace can be made."""
+# The child only makes a TAP and asks the kernel a few questions: seconds are plenty. A child
+# that is still at it by then is killed (and its namespace with it), never waited for.
+TIMEOUT = 20.0
+
+
+def run_in_user_netns(fn: Callable[[], dict[str, Any]], timeout: float = TIMEOUT) -> dict[str, Any]:
+    """Return ``fn()`` as computed in the child; OSError if no namespace can be made, or if the
+    child gives no answer within ``timeout`` seconds (ETIMEDOUT; the child is killed)."""
     uid, gid = os.getuid(), os.getgid()
     r, w = os.pipe()
     pid = os.fork()
@@ -50,8 +59,17 @@ def run_in_user_netns(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         os._exit(code)
     os.close(w)
     chunks = []
-    with os.fdopen(r, "rb") as fh:
-        while chunk := fh.read(65536):
+    deadline = time.monotonic() + timeout
+    with os.fdopen(r, "rb", buffering=0) as fh:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fh], [], [], left)[0]:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise OSError(errno.ETIMEDOUT, f"user namespace: the probe gave no answer within {timeout:g} s")
+            chunk = fh.read(65536)
+            if not chunk:
+                break
             chunks.append(chunk)
     os.waitpid(pid, 0)
     try:
