@@ -13,12 +13,12 @@ import argparse
 import os
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cli._common import add_json, add_platform_dir, platforms_from, print_json
 from ..errors import UsageError, VmplatformError
+from .files import write_atomically
 
 if TYPE_CHECKING:
     from .export_view import FleetView
@@ -114,26 +114,6 @@ def _hosts(ns: argparse.Namespace, view: "FleetView") -> list[str]:
     return sorted(set(ns.host)) if ns.host else sorted(view.class_index)
 
 
-def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    """A temporary dot-file in the target's directory, renamed over it: readers see old or new, never half."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as err:
-        raise VmplatformError(f"{path.parent}: cannot write there: {err.strerror}",
-                              "create the directory or pass another path") from err
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _labels(ns: argparse.Namespace, store: "Store") -> int:

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from types import MappingProxyType
 from ..errors import VmplatformError
 from ..report import FeatureStatus, HostReport
 from .export_view import FleetView, host_defaults
+from .files import write_atomically
 
 PREFIX = "vmplatform.feature.node.kubernetes.io"
 
@@ -201,25 +200,8 @@ def write_nfd_file(node: NodeLabels, path: Path, expiry: str | None = None) -> N
     if path.name.startswith("."):
         raise LabelError(f"{path}: node-feature-discovery ignores files whose name starts with '.'",
                          "choose a name without a leading dot, e.g. vmplatform")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as err:
-        raise LabelError(f"{path.parent}: cannot write there: {err.strerror}",
-                         f"create the directory (nfd-worker reads {NFD_FEATURES_DIR}) or pass another path") \
-            from err
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomically(path, text, 0o644, error=LabelError,
+                     hint=f"create the directory (nfd-worker reads {NFD_FEATURES_DIR}) or pass another path")
 
 
 def kubectl_args(node: NodeLabels) -> list[str]:
