@@ -44,7 +44,7 @@ def run(ns: argparse.Namespace) -> int:
     cur = plat
     while cur.inherits:
         cur = platforms.get(cur.inherits)
-        if not cur.derived or cur.add or cur.remove or cur.inherits is None:
+        if not chain or not cur.derived or cur.add or cur.remove or cur.inherits is None:
             chain.append(cur.name)  # upstream: only the releases that changed something
     print(f"  inherits: {' -> '.join(chain) if chain else '-'}")
     if plat.derived:
