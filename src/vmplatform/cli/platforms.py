@@ -40,7 +40,7 @@ def run(ns: argparse.Namespace) -> int:
     print(f"  vendor:   {plat.vendor}")
     print(f"  released: {plat.released.isoformat()}")
     print(f"  kernel:   {plat.kernel}")
-    chain = []
+    chain: list[str] = []
     cur = plat
     while cur.inherits:
         cur = platforms.get(cur.inherits)
