@@ -90,6 +90,11 @@ def test_messages_name_the_feature_the_release_and_the_problem() -> None:
     assert ok.message == "host target can run this VM (it also has tap-ufo, which the VM does not use)"
 
 
+def test_an_identical_host_message_says_nothing_more() -> None:
+    v = judge({"tap-vnet-hdr": NEEDS["tap-vnet-hdr"]}, RELEVANT, host({"tap-vnet-hdr"}), PLATFORMS)
+    assert v.message == "host target can run this VM"
+
+
 def test_every_extra_feature_is_named_and_problems_reach_json() -> None:
     ok = judge({"tap-vnet-hdr": NEEDS["tap-vnet-hdr"]}, RELEVANT, host({"tap-vnet-hdr", "tap-ufo", "tap-uso"}),
                PLATFORMS)
