@@ -3,7 +3,7 @@
 * :func:`check_running_vm`: every feature QEMU *offers* the guest must be on
   the destination. Negotiated bits are what the migration stream carries
   today, but a rebooted guest negotiates whatever is offered, so a VM that
-  offers USO needs USO wherever it runs next (DESIGN: "offered, not
+  offers USO needs USO wherever it runs next (README, "Offered, not
   negotiated, decides"). The platform the VM records must be supported by
   the destination host too: the destination starts with it explicitly.
 * :func:`running_vm_argv`: the VM as the QEMU argv that would reproduce its

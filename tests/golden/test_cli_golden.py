@@ -153,7 +153,7 @@ CASES: dict[str, list[str]] = {
                               "-device", "virtio-net-pci,netdev=nope"],
 }
 
-# Issue 4 (manifests, verdicts, merge, compare, baseline, libvirt). Manifests: tests/data/manifests (make_manifests.py).
+# Manifests, verdicts, merge, compare, baseline, libvirt. Manifests: tests/data/manifests (make_manifests.py).
 MANIFESTS, DOMAINS = HOSTS.parent / "manifests", HOSTS.parent / "domains"
 # Verdicts of every corpus manifest on every corpus host: a hand-checked table, tests/oracles/verdict_matrix.toml.
 CASES["check-json-ubuntu2404-vm-on-el9"] = ["check", "--json", "--manifest", str(MANIFESTS / "ubuntu2404-6.8-default.json"), "--host", H("el9-5.14")]

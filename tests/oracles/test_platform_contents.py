@@ -1,8 +1,8 @@
 """What platforms promise, against what real kernels answered.
 
-Source: /work/shared/reference/real-kernels.md, "What real kernels answered": real
-Debian kernels booted under TCG, with the same ioctls QEMU makes
-(TUNSETOFFLOAD masks, VHOST_GET_FEATURES bits). Copied here by hand:
+Source: real Debian kernels booted under TCG (scripts/real-kernels; the
+reports are in tests/data/kernels), asked with the same ioctls QEMU makes
+(TUNSETOFFLOAD masks, VHOST_GET_FEATURES bits). Written here by hand:
 
 | kernel   | USO (0x61) | UDP-tunnel GSO | ring reset (bit 40) | in-order (bit 35) | vsock SEQPACKET |
 | 5.10.223 | EINVAL     | EINVAL         | no                  | no                | no              |
