@@ -3,15 +3,33 @@
 Every error a person can see derives from :class:`VmplatformError` and says
 what failed, why, and what to do (``hint``)::
 
-    VmplatformError
-     ├── DataFileError      a catalog, platform or machine-type file is malformed
-     ├── UnknownNameError   no such platform, feature or machine type
-     ├── HostReportError    a host report cannot be read
-     ├── ProbeError         the host probe could not run at all
-     ├── HostLacksFeatures  the VM needs host features this host does not have
-     ├── QemuError          launching or talking to QEMU failed
-     ├── UsageError         the command line is wrong
-     └── InternalError      a bug in vmplatform met at the CLI boundary (never bad input)
+    VmplatformError               errors.py
+     ├── DataFileError            errors.py: a catalog, platform or machine-type file is bad
+     ├── HostReportError          errors.py: a host report cannot be read
+     ├── ManifestError            manifest.py: a dependency manifest cannot be read
+     ├── DomainXmlError           libvirt/_xml.py: a file is not a usable libvirt domain XML
+     ├── UnknownNameError         errors.py: no such platform, feature or machine type
+     │    └── UnknownReleaseError platforms.py: an upstream release not known here
+     ├── ProbeError               errors.py: the host probe could not run at all
+     ├── HostLacksFeatures        errors.py: the VM needs host features this host does not have
+     ├── BaselineError            baseline.py: no platform is supported by every host
+     ├── QemuError                errors.py: launching or talking to QEMU failed
+     │    └── EndpointError       qmp/endpoint.py: the QMP endpoint cannot run
+     │         ├── StateError     qmp/endpoint.py: asked in the wrong run state
+     │         ├── UpstreamError  qmp/endpoint.py: QEMU's QMP socket unreachable or not QMP
+     │         ├── ListenError    qmp/endpoint.py: the endpoint's own socket cannot be created
+     │         └── ExecuteError   qmp/endpoint.py: QEMU refused the endpoint's own command
+     ├── LocalCommandError        qmp/local.py: a locally answered command failed
+     ├── UsageError               errors.py: the command line is wrong
+     ├── FleetDependencyError     fleet/_deps.py: the ``fleet`` extra is not installed
+     ├── StoreError               fleet/store.py: the store cannot open or refuses a request
+     │    └── StoreUnavailable    fleet/store.py: a write was not taken; a retry may succeed
+     ├── FleetError               fleet/questions.py: no answer (empty group, unknown host)
+     ├── ReportPostError          fleet/client.py: the fleet endpoint refused a posted report
+     ├── LabelError               fleet/export_labels.py: a label would break Kubernetes' rules
+     ├── TraitError               fleet/export_traits.py: a placement trait cannot be made or is unknown
+     ├── PlacementError           fleet/export_placement.py: placement refused or is unreachable
+     └── InternalError            errors.py: a bug in vmplatform met at the CLI boundary (never bad input)
 
 Foreign exceptions are wrapped once, at the boundary that understands them,
 with ``raise ... from err``.
