@@ -36,7 +36,7 @@ def kernel_version(text: str) -> Version:
     for piece in text.split("-")[0].split("."):
         digits = ""
         for ch in piece:
-            if not ch.isdigit():
+            if not "0" <= ch <= "9":  # str.isdigit() also takes '¹', which int() refuses
                 break
             digits += ch
         if not digits:

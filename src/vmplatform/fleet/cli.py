@@ -194,7 +194,7 @@ def _serve(ns: argparse.Namespace, store: "Store") -> int:
     from .server import serve
 
     host, _, port = ns.listen.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not (port.isascii() and port.isdigit()):
         raise UsageError(f"--listen '{ns.listen}' is not ADDR:PORT", "e.g. --listen 127.0.0.1:8470")
     serve(store, host.strip("[]"), int(port))
     return 0

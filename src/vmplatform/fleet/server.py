@@ -58,7 +58,7 @@ def make_app(store: Store) -> "Starlette":
         if host is None:
             return _error(401, "AuthenticationError", "unknown token", {"WWW-Authenticate": "Bearer"})
         declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        if declared is not None and (not (declared.isascii() and declared.isdigit()) or int(declared) > MAX_BODY):
             return _error(413, "RequestTooLarge", f"a report is at most {MAX_BODY} bytes")
         body = b""
         async for chunk in request.stream():

@@ -231,7 +231,8 @@ def _aliases(ifaces: list[minidom.Element], types: list[str], hostdevs: list[min
     others = [alias_of(el) for el in hostdevs]  # <hostdev> elements take hostdevN aliases too
 
     def next_index(prefix: str, pool: list[str]) -> int:
-        used = [int(a[len(prefix):]) for a in pool if a.startswith(prefix) and a[len(prefix):].isdigit()]
+        used = [int(a[len(prefix):]) for a in pool if a.startswith(prefix) and a[len(prefix):].isascii()
+                and a[len(prefix):].isdigit()]
         return max(used) + 1 if used else 0
 
     for i in range(len(ifaces)):
@@ -357,7 +358,7 @@ def _iommu(devices: minidom.Element | None, overrides: Mapping[str, list[tuple[s
         elif granule.getAttribute("size"):
             unit = (granule.getAttribute("unit") or "KiB").lower()
             size = granule.getAttribute("size")
-            if unit not in ("k", "kib") or not size.isdigit():
+            if unit not in ("k", "kib") or not (size.isascii() and size.isdigit()):
                 raise DomainXmlError(f"{source}: <iommu><driver><granule size='{size}' unit='{unit}'> is not a "
                                      "granule QEMU knows", "QEMU takes 4k, 8k, 16k, 64k or host")
             props["granule"] = f"{size}k"
@@ -390,7 +391,7 @@ def _virtio_mem(devices: minidom.Element | None, overrides: Mapping[str, list[tu
         if block is not None:
             unit = (block.getAttribute("unit") or "KiB").lower()
             text = _xml.text_of(block).strip()
-            if unit not in _UNITS or not text.isdigit():
+            if unit not in _UNITS or not (text.isascii() and text.isdigit()):
                 raise DomainXmlError(f"{source}: <memory model='virtio-mem'><target><block unit='{unit}'>{text}"
                                      "</block> is not a size", "give the block size as a number of KiB")
             props["block-size"] = int(text) * _UNITS[unit]

@@ -48,7 +48,7 @@ def devname(node: str, release: str | None = None, dirs: tuple[Path, ...] = MODU
             parts = line.split()
             if len(parts) == 3 and parts[1] == node and parts[2][:1] == "c" and ":" in parts[2]:
                 major, _, minor = parts[2][1:].partition(":")
-                if major.isdigit() and minor.isdigit():
+                if major.isascii() and major.isdigit() and minor.isascii() and minor.isdigit():
                     return DevName(parts[0], parts[1], int(major), int(minor))
     return None
 
