@@ -4,10 +4,11 @@ Every error a person can see derives from :class:`VmplatformError` and says
 what failed, why, and what to do (``hint``)::
 
     VmplatformError               errors.py
-     ├── DataFileError            errors.py: a catalog, platform or machine-type file is bad
-     ├── HostReportError          errors.py: a host report cannot be read
-     ├── ManifestError            manifest.py: a dependency manifest cannot be read
-     ├── DomainXmlError           libvirt/_xml.py: a file is not a usable libvirt domain XML
+     ├── FileFormatError          errors.py: text is not what its reader expects (source, place, line, problem)
+     │    ├── DataFileError       errors.py: a catalog, platform or machine-type file is bad
+     │    ├── HostReportError     errors.py: a host report cannot be read
+     │    ├── ManifestError       manifest.py: a dependency manifest cannot be read
+     │    └── DomainXmlError      libvirt/_xml.py: a file is not a usable libvirt domain XML
      ├── UnknownNameError         errors.py: no such platform, feature or machine type
      │    └── UnknownReleaseError platforms.py: an upstream release not known here
      ├── ProbeError               errors.py: the host probe could not run at all
@@ -61,19 +62,36 @@ class VmplatformError(Exception):
         return self.message
 
 
-class DataFileError(VmplatformError):
+class FileFormatError(VmplatformError):
+    """Text that was to be read (a file, a stream, an environment variable) is not what its reader expects.
+
+    ``source`` names where the text came from, ``place`` the spot in it ("" for the whole text),
+    ``problem`` what is wrong there, ``line`` the line when it is known apart from the problem.
+    The message is ``source[:line][: place]: problem``.
+    """
+
+    def __init__(self, source: str, place: str, problem: str, line: int | None = None,
+                 hint: str = "") -> None:
+        where = source if line is None else f"{source}:{line}"
+        if place:
+            where = f"{where}: {place}"
+        super().__init__(f"{where}: {problem}", hint)
+        self.source = source
+        self.place = place
+        self.problem = problem
+        self.line = line
+
+    @property
+    def path(self) -> str:
+        return self.source
+
+
+class DataFileError(FileFormatError):
     """A data file is malformed; names the file, the place in it and the problem."""
 
     def __init__(self, path: str, place: str, problem: str, line: int | None = None,
                  hint: str = "") -> None:
-        where = path if line is None else f"{path}:{line}"
-        if place:
-            where = f"{where}: {place}"
-        super().__init__(f"{where}: {problem}", hint or "fix the file, or remove it from the search path")
-        self.path = path
-        self.place = place
-        self.problem = problem
-        self.line = line
+        super().__init__(path, place, problem, line, hint or "fix the file, or remove it from the search path")
 
 
 class UnknownNameError(VmplatformError):
@@ -91,7 +109,7 @@ class UnknownNameError(VmplatformError):
         self.name = name
 
 
-class HostReportError(VmplatformError):
+class HostReportError(FileFormatError):
     """A host report file is not a valid vmplatform host report."""
 
 

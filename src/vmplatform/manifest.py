@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _jsontext
-from .errors import HostLacksFeatures, MissingFeature, VmplatformError
+from .errors import FileFormatError, HostLacksFeatures, MissingFeature, VmplatformError
 from .features import Category
 from .machines import MachineCatalog, normalize_value
 from .platforms import Platform, PlatformSet
@@ -42,7 +42,7 @@ class Scope(enum.Enum):
     ANYWHERE = "anywhere"    # the merge over a whole fleet inventory
 
 
-class ManifestError(VmplatformError):
+class ManifestError(FileFormatError):
     """A manifest file is not a valid vmplatform manifest."""
 
 
@@ -164,24 +164,24 @@ def loads(text: str, source: str = "<manifest>") -> Manifest:
     try:
         obj = _jsontext.loads(text)
     except json.JSONDecodeError as err:
-        raise ManifestError(f"{source}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}",
-                            _HINT) from err
+        raise ManifestError(source, "", f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}",
+                            hint=_HINT) from err
     if not isinstance(obj, dict):
-        raise ManifestError(f"{source}: not a vmplatform manifest (expected a JSON object)", _HINT)
+        raise ManifestError(source, "", "not a vmplatform manifest (expected a JSON object)", hint=_HINT)
     if obj.get("schema") != SCHEMA:
         found = f"schema {obj['schema']!r}" if "schema" in obj else "no 'schema'"
-        raise ManifestError(f"{source}: not a vmplatform manifest ({found}, expected {SCHEMA!r})", _HINT)
+        raise ManifestError(source, "", f"not a vmplatform manifest ({found}, expected {SCHEMA!r})", hint=_HINT)
     f = _Fields(source)
     scope_obj = f.obj(obj, "scope")
     kind = f.text(scope_obj, "kind", "scope")
     try:
         scope = Scope(kind)
     except ValueError:
-        raise ManifestError(f"{source}: scope.kind: '{kind}' is not one of "
-                            f"{', '.join(s.value for s in Scope)}", _HINT) from None
+        raise ManifestError(source, "scope.kind", f"'{kind}' is not one of "
+                            f"{', '.join(s.value for s in Scope)}", hint=_HINT) from None
     platform = obj.get("platform")
     if platform is not None and not isinstance(platform, str):
-        raise ManifestError(f"{source}: platform: must be a string or null", _HINT)
+        raise ManifestError(source, "platform", "must be a string or null", hint=_HINT)
     requires = {}
     for i, r in enumerate(f.items(obj, "requires")):
         ro = f.as_obj(r, f"requires[{i}]")
@@ -196,7 +196,7 @@ def loads(text: str, source: str = "<manifest>") -> Manifest:
         pins.append(pin_obj)
     migratable = obj.get("migratable")
     if not isinstance(migratable, bool):
-        raise ManifestError(f"{source}: migratable: must be true or false", _HINT)
+        raise ManifestError(source, "migratable", "must be true or false", hint=_HINT)
     return Manifest(
         machine=f.text(obj, "machine"), qemu_version=f.text(obj, "qemu-version"), accel=f.text(obj, "accel"),
         scope=scope, platform=platform, platform_features=f.texts(obj, "platform-features"),
@@ -237,7 +237,7 @@ class _Fields:
         self.source = source
 
     def fail(self, where: str, problem: str) -> ManifestError:
-        return ManifestError(f"{self.source}: {where}: {problem}", _HINT)
+        return ManifestError(self.source, where, problem, hint=_HINT)
 
     def as_obj(self, value: object, where: str) -> dict[str, Any]:
         if not isinstance(value, dict):

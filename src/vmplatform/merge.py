@@ -53,8 +53,8 @@ def load_reports(paths: Sequence[Path]) -> list[HostReport]:
             try:
                 text = f.read_text(encoding="utf-8")
             except OSError as err:
-                raise HostReportError(f"{f}: cannot read host report: {err.strerror}",
-                                      "pass files written by 'vmplatform probe --json'") from err
+                raise HostReportError(str(f), "", f"cannot read host report: {err.strerror}",
+                                      hint="pass files written by 'vmplatform probe --json'") from err
             reports += _split_concatenated(text, str(f))
     if not reports:
         raise UsageError("no host reports given", "pass REPORT.json files, directories of them, or - for stdin")

@@ -142,7 +142,7 @@ def dumps(report: HostReport) -> str:
 def loads(text: str, source: str = "<report>") -> HostReport:
     """Parse and validate a host report; errors name the source and the place."""
     if not text.strip():
-        raise HostReportError(f"{source}: empty file, not a host report", _REGEN)
+        raise HostReportError(source, "", "empty file, not a host report", hint=_REGEN)
     try:
         obj = _jsontext.loads(text)
     except json.JSONDecodeError as err:
@@ -151,7 +151,7 @@ def loads(text: str, source: str = "<report>") -> HostReport:
             problem = f"truncated JSON (ends at line {err.lineno}, column {err.colno}: {err.msg})"
         else:
             problem = f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"
-        raise HostReportError(f"{source}: {problem}", hint) from err
+        raise HostReportError(source, "", problem, hint=hint) from err
     return from_json_obj(obj, source)
 
 
@@ -180,8 +180,8 @@ def from_json_obj(obj: object, source: str = "<report>") -> HostReport:
     top = r.obj(obj, "")
     schema = top.get("schema")
     if schema != SCHEMA:
-        raise HostReportError(
-            f"{source}: not a vmplatform host report (schema {schema!r}, expected {SCHEMA!r})", _REGEN)
+        raise HostReportError(source, "", f"not a vmplatform host report (schema {schema!r}, expected {SCHEMA!r})",
+                              hint=_REGEN)
     host = r.obj(top.get("host"), "host")
     osr = r.obj(host.get("os-release", {}), "host.os-release")
     identity = HostIdentity(
@@ -190,7 +190,7 @@ def from_json_obj(obj: object, source: str = "<report>") -> HostReport:
         os_release=MappingProxyType({str(k): str(v) for k, v in osr.items()}))
     feats = top.get("features")
     if not isinstance(feats, list):
-        raise HostReportError(f"{source}: 'features' must be a list", _REGEN)
+        raise HostReportError(source, "", "'features' must be a list", hint=_REGEN)
     results = []
     seen: set[str] = set()
     for i, f in enumerate(feats):
@@ -232,19 +232,19 @@ def _checked_feature(r: "_Reader", f: object, i: int, seen: set[str]) -> Feature
     fo = r.obj(f, place)
     fid = r.str(fo, "id", place)
     if fid in seen:
-        raise HostReportError(f"{source}: {place}: feature '{fid}' appears twice", _REGEN)
+        raise HostReportError(source, place, f"feature '{fid}' appears twice", hint=_REGEN)
     try:
         status = FeatureStatus(r.str(fo, "status", place))
     except ValueError:
-        raise HostReportError(
-            f"{source}: {place}.status: must be supported, unsupported or unknown", _REGEN) from None
+        raise HostReportError(source, f"{place}.status", "must be supported, unsupported or unknown",
+                              hint=_REGEN) from None
     ev = r.obj(fo.get("evidence"), f"{place}.evidence")
     errno = ev.get("errno")
     if errno is not None and not isinstance(errno, int):
-        raise HostReportError(f"{source}: {place}.evidence.errno must be an integer", _REGEN)
+        raise HostReportError(source, "", f"{place}.evidence.errno must be an integer", hint=_REGEN)
     dur = ev.get("duration-us", 0.0)
     if not isinstance(dur, (int, float)):
-        raise HostReportError(f"{source}: {place}.evidence.duration-us must be a number", _REGEN)
+        raise HostReportError(source, "", f"{place}.evidence.duration-us must be a number", hint=_REGEN)
     return FeatureResult(fid, status, Evidence(
         check=r.str(ev, "check", f"{place}.evidence"), outcome=r.str(ev, "outcome", f"{place}.evidence"),
         detail=r.str(ev, "detail", f"{place}.evidence", ""), errno=errno, duration_us=float(dur)))
@@ -257,14 +257,14 @@ class _Reader:
     def obj(self, value: object, place: str) -> dict[str, Any]:
         if not isinstance(value, dict):
             where = place or "top level"
-            raise HostReportError(f"{self.source}: {where}: expected a JSON object", _REGEN)
+            raise HostReportError(self.source, where, "expected a JSON object", hint=_REGEN)
         return value
 
     def str(self, obj: Mapping[str, Any], key: str, place: str, default: str | None = None) -> str:
         value = obj.get(key, default)
         where = f"{place}.{key}" if place else key
         if value is None:
-            raise HostReportError(f"{self.source}: {where}: missing", _REGEN)
+            raise HostReportError(self.source, where, "missing", hint=_REGEN)
         if not isinstance(value, str):
-            raise HostReportError(f"{self.source}: {where}: must be a string", _REGEN)
+            raise HostReportError(self.source, where, "must be a string", hint=_REGEN)
         return value

@@ -54,10 +54,10 @@ def host_report(ns: argparse.Namespace) -> "HostReport":
     try:
         text = Path(ns.host).read_text(encoding="utf-8")
     except OSError as err:
-        raise HostReportError(f"{ns.host}: cannot read host report: {err.strerror}",
-                              "pass a file written by 'vmplatform probe --json'") from err
+        raise HostReportError(ns.host, "", f"cannot read host report: {err.strerror}",
+                              hint="pass a file written by 'vmplatform probe --json'") from err
     except UnicodeDecodeError as err:
-        raise HostReportError(f"{ns.host}: not a text file", "pass a file written by 'vmplatform probe --json'") \
+        raise HostReportError(ns.host, "", "not a text file", hint="pass a file written by 'vmplatform probe --json'") \
             from err
     return loads(text, ns.host)
 

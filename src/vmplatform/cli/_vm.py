@@ -95,7 +95,7 @@ def _read_text(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except OSError as err:
-        raise DomainXmlError(f"{path}: cannot read domain XML: {err.strerror}",
-                             "write it with 'virsh dumpxml DOMAIN > FILE'") from err
+        raise DomainXmlError(path, "", f"cannot read domain XML: {err.strerror}",
+                             hint="write it with 'virsh dumpxml DOMAIN > FILE'") from err
     except UnicodeDecodeError:
-        raise DomainXmlError(f"{path}: not a text file", "pass a libvirt domain XML") from None
+        raise DomainXmlError(path, "", "not a text file", hint="pass a libvirt domain XML") from None

@@ -45,7 +45,7 @@ def run(ns: argparse.Namespace) -> int:
         except OSError as err:
             from ..manifest import ManifestError
 
-            raise ManifestError(f"{ns.manifest}: cannot read: {err.strerror}") from err
+            raise ManifestError(ns.manifest, "", f"cannot read: {err.strerror}") from err
         mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else None
         verdict = check_manifest(loads(text, str(ns.manifest)), report, platforms, mc)
     elif ns.domain_xml:
@@ -73,7 +73,7 @@ def _check_domain(ns: argparse.Namespace, report: "HostReport", platforms: "Plat
     try:
         xml = sys.stdin.read() if ns.domain_xml == "-" else Path(ns.domain_xml).read_text(encoding="utf-8")
     except OSError as err:
-        raise ManifestError(f"{source}: cannot read domain XML: {err.strerror}") from err
+        raise ManifestError(source, "", f"cannot read domain XML: {err.strerror}") from err
     manifest = manifest_of(xml, source)
     if manifest is None:
         raise UsageError(f"{source}: the domain has no vmplatform manifest in <metadata>",

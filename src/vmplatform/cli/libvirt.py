@@ -104,10 +104,10 @@ def _pin_device(ns: argparse.Namespace, platforms: "PlatformSet", report: "HostR
     notes, refusals = pin_device(did, rw.resolution, on_host.resolution)
     if refusals:
         raise DomainXmlError(
-            f"{ns.device_xml}: cannot pin for hot-plug into domain {did.domain.name} (platform {rw.platform.name}): "
+            ns.device_xml, "", f"cannot pin for hot-plug into domain {did.domain.name} (platform {rw.platform.name}): "
             f"{'; '.join(refusals)}: libvirt has no attribute for these and applies <qemu:override> only when "
             "QEMU starts",
-            "attach it with 'virsh attach-device --config' and restart the domain after re-pinning it "
+            hint="attach it with 'virsh attach-device --config' and restart the domain after re-pinning it "
             "('vmplatform libvirt pin --domain-xml'), or hot-plug through the vmplatform QMP endpoint")
     for note in notes:
         print(f"vmplatform: {note}", file=sys.stderr)

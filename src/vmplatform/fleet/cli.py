@@ -220,8 +220,8 @@ def _manifest(path: Path) -> "Manifest":
     try:
         return loads(path.read_text(encoding="utf-8"), str(path))
     except OSError as err:
-        raise ManifestError(f"{path}: cannot read: {err.strerror}",
-                            "pass a manifest written by 'vmplatform analyze'") from err
+        raise ManifestError(str(path), "", f"cannot read: {err.strerror}",
+                            hint="pass a manifest written by 'vmplatform analyze'") from err
 
 
 def _platforms(ns: argparse.Namespace, store: "Store") -> int:

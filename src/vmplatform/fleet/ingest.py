@@ -106,17 +106,17 @@ def classify(obj: object, source: str) -> str:
     schema = obj.get("schema") if isinstance(obj, dict) else None
     m = _SCHEMA.match(schema) if isinstance(schema, str) else None
     if m is None:
-        raise HostReportError(f"{source}: not a vmplatform host report or manifest (schema {schema!r}, "
+        raise HostReportError(source, "", f"not a vmplatform host report or manifest (schema {schema!r}, "
                               f"expected {REPORT_SCHEMA!r})",
-                              "produce one on that host with 'vmplatform probe --json > REPORT.json'")
+                              hint="produce one on that host with 'vmplatform probe --json > REPORT.json'")
     kind, version = m.group(1), int(m.group(2))
     reads = _READS[kind]
     if version > reads:
-        raise HostReportError(f"{source}: written by a newer vmplatform ({kind} schema {version}; this one "
-                              f"reads schema {reads})", "upgrade vmplatform where the store is fed")
+        raise HostReportError(source, "", f"written by a newer vmplatform ({kind} schema {version}; this one "
+                              f"reads schema {reads})", hint="upgrade vmplatform where the store is fed")
     if version < reads:
-        raise HostReportError(f"{source}: {kind} schema {version} is older than this vmplatform reads "
-                              f"(schema {reads})", "probe that host again with a current vmplatform")
+        raise HostReportError(source, "", f"{kind} schema {version} is older than this vmplatform reads "
+                              f"(schema {reads})", hint="probe that host again with a current vmplatform")
     return kind
 
 

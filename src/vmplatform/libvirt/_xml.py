@@ -11,14 +11,14 @@ from typing import Any, cast
 from xml.dom import Node, minidom
 from xml.parsers.expat import ExpatError
 
-from ..errors import VmplatformError
+from ..errors import FileFormatError
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 XMLNS_NS = "http://www.w3.org/2000/xmlns/"
 _HINT = "pass the XML of a libvirt domain, e.g. from 'virsh dumpxml DOMAIN'"
 
 
-class DomainXmlError(VmplatformError):
+class DomainXmlError(FileFormatError):
     """A file is not a usable libvirt domain XML."""
 
 
@@ -27,11 +27,11 @@ def parse(text: str, source: str) -> minidom.Document:
     try:
         doc = minidom.parseString(text.encode("utf-8"))
     except ExpatError as err:
-        raise DomainXmlError(f"{source}: not well-formed XML (line {err.lineno}, column {err.offset}): "
-                             f"{_expat_message(err)}", _HINT) from None
+        raise DomainXmlError(source, "", f"not well-formed XML (line {err.lineno}, column {err.offset}): "
+                             f"{_expat_message(err)}", hint=_HINT) from None
     root = root_of(doc)
     if root.namespaceURI is not None or root.localName != "domain":
-        raise DomainXmlError(f"{source}: not a libvirt domain XML (root element <{root.tagName}>)", _HINT)
+        raise DomainXmlError(source, "", f"not a libvirt domain XML (root element <{root.tagName}>)", hint=_HINT)
     return doc
 
 

@@ -27,8 +27,8 @@ def _report_and_catalog() -> tuple[HostReport, MachineCatalog | None]:
         try:
             report = loads(Path(path).read_text(encoding="utf-8"), path)
         except OSError as err:
-            raise HostReportError(f"{path} ({HOST_REPORT_ENV}): cannot read host report: {err.strerror}",
-                                  "point it at a file written by 'vmplatform probe --json', or unset it to "
+            raise HostReportError(f"{path} ({HOST_REPORT_ENV})", "", f"cannot read host report: {err.strerror}",
+                                  hint="point it at a file written by 'vmplatform probe --json', or unset it to "
                                   "probe this host") from err
     else:
         from ..probe.cache import cached_probe

@@ -41,11 +41,11 @@ def read_device(text: str, source: str) -> minidom.Document:
     try:
         doc = minidom.parseString(text.encode("utf-8"))
     except ExpatError as err:
-        raise DomainXmlError(f"{source}: not well-formed XML (line {err.lineno}, column {err.offset})", _HINT) \
+        raise DomainXmlError(source, "", f"not well-formed XML (line {err.lineno}, column {err.offset})", hint=_HINT) \
             from None
     root = _xml.root_of(doc)
     if root.tagName not in ROOTS:
-        raise DomainXmlError(f"{source}: <{root.tagName}> is not a device vmplatform pins", _HINT)
+        raise DomainXmlError(source, "", f"<{root.tagName}> is not a device vmplatform pins", hint=_HINT)
     return doc
 
 
@@ -59,7 +59,7 @@ def in_domain(device_doc: minidom.Document, domain_doc: minidom.Document, source
         devices = _xml.append(root, combined.createElement("devices"))
     dev = _xml.root_of(device_doc)
     if dev.tagName == "vsock" and _xml.element(devices, "vsock") is not None:
-        raise DomainXmlError(f"{source}: the domain already has a <vsock>", "libvirt allows one <vsock> per domain")
+        raise DomainXmlError(source, "", "the domain already has a <vsock>", hint="libvirt allows one <vsock> per domain")
     devices.appendChild(combined.importNode(dev, True))
     domain = parse_domain(combined, source, vhost_available=vhost_available, networks=networks)
     if dev.tagName == "vsock":

@@ -168,8 +168,8 @@ class Domain:
 
 def _switch(value: str, where: str, source: str) -> bool:
     if value not in ("on", "off"):
-        raise DomainXmlError(f"{source}: {where}='{value}': expected 'on' or 'off'",
-                             "libvirt accepts on/off for interface driver attributes")
+        raise DomainXmlError(source, "", f"{where}='{value}': expected 'on' or 'off'",
+                             hint="libvirt accepts on/off for interface driver attributes")
     return value == "on"
 
 
@@ -179,16 +179,16 @@ def _override_value(prop: minidom.Element, alias: str, source: str) -> object:
     where = f"{source}: <qemu:device alias='{alias}'> property '{name}'"
     if kind == "bool":
         if value not in ("true", "false"):
-            raise DomainXmlError(f"{where}: bool value '{value}' is not true or false")
+            raise DomainXmlError(where, "", f"bool value '{value}' is not true or false")
         return value == "true"
     if kind in ("signed", "unsigned"):
         try:
             return int(value, 0)
         except ValueError:
-            raise DomainXmlError(f"{where}: {kind} value '{value}' is not a number") from None
+            raise DomainXmlError(where, "", f"{kind} value '{value}' is not a number") from None
     if kind == "string":
         return value
-    raise DomainXmlError(f"{where}: unknown type '{kind}'", "libvirt knows string, signed, unsigned, bool, remove")
+    raise DomainXmlError(where, "", f"unknown type '{kind}'", hint="libvirt knows string, signed, unsigned, bool, remove")
 
 
 def _overrides(root: minidom.Element, source: str) -> dict[str, list[tuple[str, object | None]]]:
@@ -215,8 +215,8 @@ def _actual_type(el: minidom.Element, networks: Networks, source: str) -> tuple[
     src = _xml.element(el, "source")
     name = src.getAttribute("network") if src is not None else ""
     if not name:
-        raise DomainXmlError(f"{source}: <interface type='network'> without <source network='...'>",
-                             "name the libvirt network the interface is on")
+        raise DomainXmlError(source, "", "<interface type='network'> without <source network='...'>",
+                             hint="name the libvirt network the interface is on")
     found = networks.get(name)
     return (found.actual_type if found is not None else "network"), name
 
@@ -311,12 +311,12 @@ def _vsock(devices: minidom.Element | None, overrides: Mapping[str, list[tuple[s
     if not found:
         return None
     if len(found) > 1:
-        raise DomainXmlError(f"{source}: {len(found)} <vsock> devices", "libvirt allows one <vsock> per domain")
+        raise DomainXmlError(source, "", f"{len(found)} <vsock> devices", hint="libvirt allows one <vsock> per domain")
     el = found[0]
     model = el.getAttribute("model")
     if model not in VSOCK_MODELS:
-        raise DomainXmlError(f"{source}: <vsock model='{model}'> is not a libvirt vsock model",
-                             "libvirt knows virtio, virtio-transitional, virtio-non-transitional")
+        raise DomainXmlError(source, "", f"<vsock model='{model}'> is not a libvirt vsock model",
+                             hint="libvirt knows virtio, virtio-transitional, virtio-non-transitional")
     addr = _xml.element(el, "address")
     device = _VSOCK_BY_ADDRESS.get(addr.getAttribute("type") if addr is not None else "", VSOCK_MODELS[model])
     alias_el = _xml.element(el, "alias")
@@ -327,8 +327,8 @@ def _vsock(devices: minidom.Element | None, overrides: Mapping[str, list[tuple[s
         try:
             cid = int(cid_el.getAttribute("address"), 0)
         except ValueError:
-            raise DomainXmlError(f"{source}: <vsock><cid address='{cid_el.getAttribute('address')}'> is not a number",
-                                 "give the guest CID as a number, or <cid auto='yes'/>") from None
+            raise DomainXmlError(source, "", f"<vsock><cid address='{cid_el.getAttribute('address')}'> is not a number",
+                                 hint="give the guest CID as a number, or <cid auto='yes'/>") from None
     props: dict[str, object] = {}
     for prop, value in overrides.get(alias, []):
         if value is None:
@@ -359,8 +359,8 @@ def _iommu(devices: minidom.Element | None, overrides: Mapping[str, list[tuple[s
             unit = (granule.getAttribute("unit") or "KiB").lower()
             size = granule.getAttribute("size")
             if unit not in ("k", "kib") or not (size.isascii() and size.isdigit()):
-                raise DomainXmlError(f"{source}: <iommu><driver><granule size='{size}' unit='{unit}'> is not a "
-                                     "granule QEMU knows", "QEMU takes 4k, 8k, 16k, 64k or host")
+                raise DomainXmlError(source, "", f"<iommu><driver><granule size='{size}' unit='{unit}'> is not a "
+                                     "granule QEMU knows", hint="QEMU takes 4k, 8k, 16k, 64k or host")
             props["granule"] = f"{size}k"
     for prop, value in overrides.get(alias, []):
         if value is None:
@@ -392,8 +392,8 @@ def _virtio_mem(devices: minidom.Element | None, overrides: Mapping[str, list[tu
             unit = (block.getAttribute("unit") or "KiB").lower()
             text = _xml.text_of(block).strip()
             if unit not in _UNITS or not (text.isascii() and text.isdigit()):
-                raise DomainXmlError(f"{source}: <memory model='virtio-mem'><target><block unit='{unit}'>{text}"
-                                     "</block> is not a size", "give the block size as a number of KiB")
+                raise DomainXmlError(source, "", f"<memory model='virtio-mem'><target><block unit='{unit}'>{text}"
+                                     "</block> is not a size", hint="give the block size as a number of KiB")
             props["block-size"] = int(text) * _UNITS[unit]
         for prop, value in overrides.get(alias, []):
             if value is None:
@@ -420,12 +420,12 @@ def _firmware_smm(root: minidom.Element, os_el: minidom.Element | None, machine_
         return False
     smm = machine_props.get("smm")
     if smm == "off":
-        raise DomainXmlError(f"{source}: a secure-boot firmware with <smm state='off'/>",
-                             "libvirt refuses it (a secure-boot firmware needs SMM): remove <smm state='off'/> "
+        raise DomainXmlError(source, "", "a secure-boot firmware with <smm state='off'/>",
+                             hint="libvirt refuses it (a secure-boot firmware needs SMM): remove <smm state='off'/> "
                              "or boot a firmware without secure boot")
     if smm is None and not autoselect:
-        raise DomainXmlError(f"{source}: <loader secure='yes'> without <smm state='on'/>",
-                             "libvirt refuses it ('Secure boot requires SMM feature enabled'): add "
+        raise DomainXmlError(source, "", "<loader secure='yes'> without <smm state='on'/>",
+                             hint="libvirt refuses it ('Secure boot requires SMM feature enabled'): add "
                              "<smm state='on'/> to <features>")
     machine_props["smm"] = "on"  # qemu_firmware.c: a requires-smm firmware turns SMM on
     return True
@@ -440,22 +440,22 @@ def parse_domain(doc: minidom.Document, source: str, *, vhost_available: bool,
     virt = root.getAttribute("type")
     accel = {"kvm": "kvm", "qemu": "tcg"}.get(virt)
     if accel is None:
-        raise DomainXmlError(f"{source}: <domain type='{virt}'> is not a QEMU domain",
-                             "vmplatform reads domains of type 'kvm' or 'qemu' (TCG)")
+        raise DomainXmlError(source, "", f"<domain type='{virt}'> is not a QEMU domain",
+                             hint="vmplatform reads domains of type 'kvm' or 'qemu' (TCG)")
     name_el = _xml.element(root, "name")
     name = _xml.text_of(name_el).strip() if name_el is not None else ""
     os_el = _xml.element(root, "os")
     type_el = _xml.element(os_el, "type") if os_el is not None else None
     arch = type_el.getAttribute("arch") if type_el is not None else ""
     if arch and arch not in SUPPORTED_ARCHES:
-        raise DomainXmlError(f"{source}: architecture '{arch}' (<os><type arch='{arch}'>) is not supported: "
+        raise DomainXmlError(source, "", f"architecture '{arch}' (<os><type arch='{arch}'>) is not supported: "
                              "vmplatform knows the machine types and host-dependent properties of "
                              "qemu-system-x86_64 only",
-                             "pin x86_64 domains; other architectures have no platform catalog yet")
+                             hint="pin x86_64 domains; other architectures have no platform catalog yet")
     machine = type_el.getAttribute("machine") if type_el is not None else ""
     if not machine:
-        raise DomainXmlError(f"{source}: the domain has no machine type (<os><type machine='...'>)",
-                             "libvirt fills it in when the domain is defined: use 'virsh dumpxml DOMAIN', or "
+        raise DomainXmlError(source, "", "the domain has no machine type (<os><type machine='...'>)",
+                             hint="libvirt fills it in when the domain is defined: use 'virsh dumpxml DOMAIN', or "
                              "add machine='pc-q35-10.0' to <os><type>")
     machine_props: dict[str, str] = {}
     features = _xml.element(root, "features")
@@ -472,10 +472,10 @@ def parse_domain(doc: minidom.Document, source: str, *, vhost_available: bool,
     governed = [m for m in map(_model, elements) if m in VIRTIO_MODELS or (m and m not in LIBVIRT_NIC_MODELS)]
     if unknown and governed:  # a hostdev network would also shift the aliases of the others
         raise DomainXmlError(
-            f"{source}: libvirt network{'s' if len(unknown) > 1 else ''} {', '.join(repr(n) for n in unknown)} "
+            source, "", f"libvirt network{'s' if len(unknown) > 1 else ''} {', '.join(repr(n) for n in unknown)} "
             "unknown here: whether an interface on it is a TAP or a passed-through host device "
             "(<forward mode='hostdev'>) depends on its definition",
-            "pass it with --network-xml FILE ('virsh net-dumpxml NAME > FILE'), or run this where libvirt "
+            hint="pass it with --network-xml FILE ('virsh net-dumpxml NAME > FILE'), or run this where libvirt "
             "defines it (/run/libvirt/network, /etc/libvirt/qemu/networks)")
     overrides = _overrides(root, source)
     notes = []

@@ -46,8 +46,8 @@ def read_manifest(doc: minidom.Document, source: str) -> Manifest | None:
     if not found:
         return None
     if len(found) > 1:
-        raise ManifestError(f"{source}: <metadata> holds {len(found)} vmplatform manifests, expected one",
-                            "keep one <vmplatform:manifest> element ('vmplatform libvirt pin' rewrites it)")
+        raise ManifestError(source, "", f"<metadata> holds {len(found)} vmplatform manifests, expected one",
+                            hint="keep one <vmplatform:manifest> element ('vmplatform libvirt pin' rewrites it)")
     return loads(_xml.text_of(found[0]), f"{source}: <metadata> vmplatform manifest")
 
 

@@ -66,19 +66,19 @@ def read_network(text: str, source: str) -> Network:
     try:
         doc = minidom.parseString(text.encode("utf-8"))
     except ExpatError as err:
-        raise DomainXmlError(f"{source}: not well-formed XML (line {err.lineno}, column {err.offset})", hint) from None
+        raise DomainXmlError(source, "", f"not well-formed XML (line {err.lineno}, column {err.offset})", hint=hint) from None
     root = _xml.root_of(doc)
     if root.tagName == "networkstatus":
         inner = _xml.element(root, "network")
         if inner is None:
-            raise DomainXmlError(f"{source}: <networkstatus> without <network>", hint)
+            raise DomainXmlError(source, "", "<networkstatus> without <network>", hint=hint)
         root = inner
     if root.tagName != "network":
-        raise DomainXmlError(f"{source}: not a libvirt network XML (root element <{root.tagName}>)", hint)
+        raise DomainXmlError(source, "", f"not a libvirt network XML (root element <{root.tagName}>)", hint=hint)
     name_el = _xml.element(root, "name")
     name = _xml.text_of(name_el).strip() if name_el is not None else ""
     if not name:
-        raise DomainXmlError(f"{source}: the network has no <name>", hint)
+        raise DomainXmlError(source, "", "the network has no <name>", hint=hint)
     forward = _xml.element(root, "forward")
     mode = (forward.getAttribute("mode") or "nat") if forward is not None else ""
     return Network(name, mode, _xml.element(root, "bridge") is not None, source)
@@ -120,8 +120,8 @@ def networks_from(files: Iterable[str], *, system: bool) -> Networks:
         try:
             text = Path(f).read_text(encoding="utf-8")
         except OSError as err:
-            raise DomainXmlError(f"{f}: cannot read network XML: {err.strerror}",
-                                 "write it with 'virsh net-dumpxml NAME > FILE'") from err
+            raise DomainXmlError(f, "", f"cannot read network XML: {err.strerror}",
+                                 hint="write it with 'virsh net-dumpxml NAME > FILE'") from err
         net = read_network(text, f)
         given[net.name] = net
     return Networks(MappingProxyType(given), system_dirs() if system else ())
