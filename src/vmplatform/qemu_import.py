@@ -23,12 +23,14 @@ from .qemu_proc import QemuProcess
 
 
 async def _collect(binary: str, catalog: Catalog) -> dict[str, Any]:
+    from qemu.qmp import ExecuteError  # an error reply; anything else is not ours to swallow
+
     async with QemuProcess(binary, ["-machine", "none", "-nodefaults", "-display", "none", "-S"]) as qemu:
         qmp = qemu.qmp
         version: Any = await qmp.execute("query-version")
         try:
             machines: Any = await qmp.execute("query-machines", {"compat-props": True})
-        except Exception as err:
+        except ExecuteError as err:
             raise QemuError(f"{binary}: query-machines with compat-props failed: {err}",
                             "vmplatform needs QEMU >= 9.1 to import machine types") from err
         types: Any = await qmp.execute("qom-list-types", {"abstract": True})
@@ -43,7 +45,7 @@ async def _collect(binary: str, catalog: Catalog) -> dict[str, Any]:
             cmd = "device-list-properties" if is_device and tn not in abstract else "qom-list-properties"
             try:
                 plist: Any = await qmp.execute(cmd, {"typename": tn})
-            except Exception:
+            except ExecuteError:
                 continue  # some types cannot be instantiated on this machine; they are not ours to pin
             found = {p["name"]: p.get("default-value") for p in plist if p["name"] in props}
             if found:
