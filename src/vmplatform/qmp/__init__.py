@@ -2,6 +2,9 @@
 
 * :mod:`.protocol` -- the wire format: framing, request checks, replies (no I/O);
 * :mod:`.local` -- ``query-platforms`` and ``query-platform-dependencies``;
+* :mod:`.errors` -- the endpoint's run states and errors;
+* :mod:`.client` -- one client connection: replies in request order, flow control;
+* :mod:`.upstream` -- the connection to QEMU: handshake, id rewriting, commands in flight;
 * :mod:`.endpoint` -- the asyncio server multiplexing clients onto QEMU's monitor.
 
 Run it with ``vmplatform qmp --connect QEMU_QMP_SOCKET --listen SOCKET``.
@@ -9,8 +12,8 @@ Run it with ``vmplatform qmp --connect QEMU_QMP_SOCKET --listen SOCKET``.
 
 from __future__ import annotations
 
-from .endpoint import (Endpoint, EndpointError, ExecuteError, ListenError, Runstate, StateError,
-                       UpstreamError)
+from .endpoint import Endpoint
+from .errors import EndpointError, ExecuteError, ListenError, Runstate, StateError, UpstreamError
 from .local import COMMANDS, LocalCommandError, LocalCommands
 
 __all__ = ["COMMANDS", "Endpoint", "EndpointError", "ExecuteError", "ListenError", "LocalCommandError",

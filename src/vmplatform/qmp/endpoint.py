@@ -42,259 +42,43 @@ client after flushing what they were owed; it does not invent a SHUTDOWN
 event (QEMU sends its own when it shuts down cleanly). ``wait_closed()``
 returns then.
 
-Errors::
+Modules, one job each:
 
-    VmplatformError
-     └── QemuError
-          └── EndpointError      the endpoint cannot run (subclasses say why)
-               ├── StateError    a method called in the wrong run state
-               ├── UpstreamError QEMU's QMP socket is unreachable or not QMP
-               ├── ListenError   the listening socket cannot be created
-               └── ExecuteError  a command the endpoint sent for itself failed
+* :mod:`.errors` -- the run states and the endpoint's errors;
+* :mod:`.client` -- one client: reply slots in request order, flow control;
+* :mod:`.upstream` -- the connection to QEMU: handshake, id rewriting, commands in flight;
+* this module -- the :class:`Endpoint` wiring them, request dispatch and the
+  listening socket.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import json
 import logging
 import os
 import socket
 import stat
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
-from ..errors import QemuError
 from . import protocol as P
+from .client import Client, Slot
+from .errors import EndpointError, ExecuteError, ListenError, Runstate, StateError, UpstreamError
 from .hotplug import DEVICE_ADD, GUARDED, NETDEV_ADD, HotplugGuard
 from .local import (QUERY_PLATFORM_DEPENDENCIES, QUERY_PLATFORMS, LocalCommandError, LocalCommands,
                     add_local_commands, check_no_arguments)
+from .upstream import Transform, Upstream, readdress
+
+__all__ = ["Endpoint", "EndpointError", "ExecuteError", "ListenError", "Runstate", "StateError", "UpstreamError"]
 
 logger = logging.getLogger(__name__)
-
-
-class Runstate(enum.Enum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-
-
-class EndpointError(QemuError):
-    """The QMP endpoint cannot run."""
-
-
-class StateError(EndpointError):
-    def __init__(self, action: str, state: Runstate, required: Runstate) -> None:
-        super().__init__(f"cannot {action}: the endpoint is {state.value}, not {required.value}")
-        self.state = state
-        self.required = required
-
-
-class UpstreamError(EndpointError):
-    """QEMU's QMP socket cannot be reached, or what answers is not a QMP monitor."""
-
-
-class ListenError(EndpointError):
-    """The endpoint's own socket cannot be created."""
-
-
-class ExecuteError(EndpointError):
-    """QEMU answered a command the endpoint sent on its own behalf with an error."""
-
-    def __init__(self, command: str, error_class: str, desc: str) -> None:
-        super().__init__(f"{command}: {desc}")
-        self.command = command
-        self.error_class = error_class
-        self.desc = desc
 
 
 def _require(ep: Endpoint, state: Runstate, action: str) -> None:
     if ep.runstate is not state:
         raise StateError(action, ep.runstate, state)
-
-
-# Callback turning QEMU's reply line into the client's reply (for rewritten replies).
-Transform = Callable[[bytes, bytes | None], bytes]
-
-
-class _Slot:
-    """A reply a client is owed, in request order; ``data`` is None until known."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes | None = None) -> None:
-        self.data = data
-
-
-class _Forwarded:
-    """A client's command in flight in QEMU."""
-
-    __slots__ = ("client", "slot", "rid", "transform")
-
-    def __init__(self, client: _Client, slot: _Slot, rid: bytes | None, transform: Transform | None) -> None:
-        self.client = client
-        self.slot = slot
-        self.rid = rid
-        self.transform = transform
-
-
-#: Bytes read per recv. asyncio's plain Protocol allocates (and frees) 256 KiB
-#: per read; reading into a buffer we keep is what makes a hop cheap.
-READ_SIZE = 64 << 10
-
-
-class _Client(asyncio.BufferedProtocol):
-    """One downstream QMP connection."""
-
-    def __init__(self, ep: Endpoint, number: int) -> None:
-        self.buffer = memoryview(bytearray(READ_SIZE))
-        self.ep = ep
-        self.number = number
-        self.log = logger.getChild(f"client{number}")
-        self.splitter = P.JsonSplitter()
-        self.negotiated = False
-        self.slots: deque[_Slot] = deque()
-        self.out: list[bytes] = []
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self.eof = False
-        self.write_paused = False
-        self.reading_paused = False
-        self.lost: asyncio.Future[None] = ep.loop.create_future()
-        # While a device_add is being pinned, later commands wait here, so QEMU
-        # runs them in the client's order (a device_add then query-pci sees the device).
-        self.held = False
-        self.backlog: list[P.Frame] = []
-
-    # -- asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self.ep._client_connected(self)
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self.buffer
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.ep._client_data(self, self.buffer[:nbytes].tobytes())
-
-    def eof_received(self) -> bool:
-        # A half-closed client still gets the replies it is owed.
-        self.eof = True
-        return bool(self.slots)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.slots.clear()
-        self.ep._client_gone(self, exc)
-        if not self.lost.done():
-            self.lost.set_result(None)
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-        self.update_reading()
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        self.update_reading()
-
-    # -- output
-    def reply(self, data: bytes) -> None:
-        """Queue a reply that is known now, behind any the client is still owed."""
-        if self.slots:
-            self.slots.append(_Slot(data))
-        else:
-            self.out.append(data)
-
-    def new_slot(self) -> _Slot:
-        slot = _Slot()
-        self.slots.append(slot)
-        return slot
-
-    def drain(self) -> None:
-        slots = self.slots
-        while slots and slots[0].data is not None:
-            self.out.append(cast(bytes, slots.popleft().data))
-
-    def flush(self) -> None:
-        """Write what is queued (one write per batch); close after a half-close once all is answered."""
-        transport = self.transport
-        if self.closed or transport is None:
-            self.out.clear()
-            return
-        if self.out:
-            data = self.out[0] if len(self.out) == 1 else b"".join(self.out)
-            self.out.clear()
-            transport.write(data)
-            if transport.get_write_buffer_size() > self.ep.max_client_buffer:
-                self.log.warning("client does not read its replies and events (%d bytes unread); "
-                                 "disconnecting it", transport.get_write_buffer_size())
-                transport.abort()
-                return
-        if self.eof and not self.slots:
-            transport.close()
-
-    def update_reading(self) -> None:
-        transport = self.transport
-        if transport is None or self.closed:
-            return
-        paused = self.write_paused or self.ep._upstream_paused
-        if paused != self.reading_paused:
-            self.reading_paused = paused
-            if paused:
-                transport.pause_reading()
-            else:
-                transport.resume_reading()
-
-
-class _Upstream(asyncio.BufferedProtocol):
-    """The one connection to QEMU's monitor; QEMU writes one message per line."""
-
-    def __init__(self, ep: Endpoint) -> None:
-        self.buffer = memoryview(bytearray(READ_SIZE))
-        self.ep = ep
-        self.transport: asyncio.Transport | None = None
-        self.partial: list[bytes] = []
-        self.lost: asyncio.Future[None] = ep.loop.create_future()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self.buffer
-
-    def buffer_updated(self, nbytes: int) -> None:
-        data = self.buffer[:nbytes].tobytes()
-        end = data.rfind(b"\n")
-        if end < 0:
-            self.partial.append(data)  # a long line (query-qmp-schema) arrives in pieces
-            return
-        if self.partial:
-            self.partial.append(data)
-            data = b"".join(self.partial)
-            end = data.rfind(b"\n")
-            self.partial.clear()
-        if end + 1 < len(data):
-            self.partial.append(data[end + 1:])
-        self.ep._upstream_lines(data[:end].split(b"\n"))
-
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.lost.done():
-            self.lost.set_result(None)
-        self.ep._upstream_gone(exc)
-
-    def pause_writing(self) -> None:
-        self.ep._set_upstream_paused(True)
-
-    def resume_writing(self) -> None:
-        self.ep._set_upstream_paused(False)
 
 
 class Endpoint:
@@ -323,17 +107,12 @@ class Endpoint:
         self.qemu_capabilities: list[str] = []
         self._state = Runstate.IDLE
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._upstream: _Upstream | None = None
-        self._upstream_paused = False
+        self._upstream: Upstream | None = None
         self._server: asyncio.AbstractServer | None = None
         self._listen_id: tuple[int, int] | None = None
         self._greeting = b""
-        self._clients: dict[int, _Client] = {}
+        self._clients: dict[int, Client] = {}
         self._client_count = 0
-        self._next_id = 1
-        self._pending: dict[int, _Forwarded | asyncio.Future[Any]] = {}
-        self._up_out: list[bytes] = []
-        self._handshake: asyncio.Queue[bytes] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping: asyncio.Task[None] | None = None
         self._done = asyncio.Event()
@@ -352,6 +131,11 @@ class Endpoint:
     def clients(self) -> int:
         """Number of connected clients."""
         return len(self._clients)
+
+    @property
+    def upstream_paused(self) -> bool:
+        """QEMU does not read what it is sent: clients' commands are not read either."""
+        return self._upstream is not None and self._upstream.paused
 
     async def start(self) -> None:
         """Connect to QEMU, negotiate, then listen. Rolls back on failure."""
@@ -410,28 +194,21 @@ class Endpoint:
             self._server.close()
         # Every command still owed is answered, so no client waits for a reply that cannot come:
         # forwarded ones here, the endpoint's own (waiting on QEMU) by their tasks.
-        for entry in self._pending.values():
-            if isinstance(entry, _Forwarded) and entry.slot.data is None:
-                entry.slot.data = P.error_reply(P.GENERIC_ERROR, self._stop_reason, entry.rid)
-                entry.client.drain()
-            elif isinstance(entry, asyncio.Future) and not entry.done():
-                entry.set_exception(EndpointError(self._stop_reason))
+        upstream = self._upstream
+        if upstream is not None:
+            upstream.answer_pending(self._stop_reason)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=1)
         for client in list(self._clients.values()):
             client.flush()
-            if client.transport is not None:
-                client.transport.close()
+            client.close()
         lost = [c.lost for c in self._clients.values()]
-        upstream = self._upstream
         if upstream is not None and upstream.transport is not None:
             upstream.transport.close()
         for task in list(self._tasks):  # cancelling them cancels the futures they wait on
             task.cancel()
-        for fut in self._pending.values():  # what is left is awaited by callers of execute()
-            if isinstance(fut, asyncio.Future) and not fut.done():
-                fut.set_exception(EndpointError("QEMU's QMP connection closed"))
-        self._pending.clear()
+        if upstream is not None:  # what is left is awaited by callers of execute()
+            upstream.drop_pending()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if upstream is not None and upstream.transport is not None:
@@ -439,8 +216,7 @@ class Endpoint:
         if lost:
             await asyncio.wait(lost, timeout=5)
         for client in list(self._clients.values()):  # still not gone: a peer that reads nothing
-            if client.transport is not None:
-                client.transport.abort()
+            client.abort()
         if upstream is not None and upstream.transport is not None and not upstream.lost.done():
             upstream.transport.abort()
         if self._server is not None:
@@ -453,94 +229,32 @@ class Endpoint:
 
     # ------------------------------------------------------------- upstream
     async def _connect_upstream(self) -> None:
-        path = self.connect_path
-        self._handshake = asyncio.Queue()
-        try:
-            await self.loop.create_unix_connection(lambda: self._make_upstream(), path)
-        except FileNotFoundError:
-            raise UpstreamError(f"cannot connect to QEMU's QMP socket {path}: no such file",
-                                f"start QEMU with '-qmp unix:{path},server=on,wait=off', or fix --connect") \
-                from None
-        except ConnectionRefusedError:
-            if not _is_socket(path):
-                raise UpstreamError(f"cannot connect to QEMU's QMP socket {path}: it is not a socket",
-                                    "point --connect at the path of QEMU's -qmp unix:PATH,server=on") from None
-            raise UpstreamError(f"cannot connect to QEMU's QMP socket {path}: nothing is listening on it",
-                                "is QEMU running, with -qmp on this path?") from None
-        except OSError as err:
-            raise UpstreamError(f"cannot connect to QEMU's QMP socket {path}: {err.strerror or err}",
-                                "check --connect and the socket's permissions") from None
-        greeting = await self._handshake_line("QMP greeting")
-        try:
-            obj = json.loads(greeting)
-            qmp = obj["QMP"]
-            self.qemu_version = qmp["version"]
-            caps = qmp["capabilities"]
-            if not isinstance(caps, list):
-                raise TypeError("capabilities is not a list")
-        except (ValueError, KeyError, TypeError):
-            raise UpstreamError(f"{path} does not speak QMP: its first message was {greeting[:200]!r}",
-                                "point --connect at QEMU's -qmp socket (not an HMP -monitor)") from None
-        self.qemu_capabilities = [str(c) for c in caps]
+        upstream = self._upstream = Upstream(self, self.loop, self.connect_path, self.greeting_timeout)
+        await upstream.connect()
+        self.qemu_version = upstream.version
+        self.qemu_capabilities = upstream.capabilities
         self._greeting = P.greeting(self.qemu_version, [c for c in self.qemu_capabilities if c != "oob"])
-        # With oob enabled QEMU queues up to 8 in-band commands instead of
-        # suspending the monitor after each one (monitor/qmp.c), so commands
-        # from several clients pipeline. Nothing else changes for in-band
-        # commands: same order, same replies, same events.
-        if "oob" in self.qemu_capabilities:
-            self._write_upstream(b'{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}\n')
-        else:
-            self._write_upstream(b'{"execute": "qmp_capabilities"}\n')
-        while True:
-            line = await self._handshake_line("reply to qmp_capabilities")
-            reply = json.loads(line)
-            if isinstance(reply, dict) and "event" not in reply:
-                break
-        if "return" not in reply:
-            raise UpstreamError(f"QEMU refused qmp_capabilities: {line[:200]!r}",
-                                "is another client already connected to this monitor?")
-        self._handshake = None
 
-    def _make_upstream(self) -> _Upstream:
-        self._upstream = _Upstream(self)
+    def _up(self) -> Upstream:
+        assert self._upstream is not None, "the endpoint is not connected"
         return self._upstream
 
-    async def _handshake_line(self, what: str) -> bytes:
-        assert self._handshake is not None
-        try:
-            async with asyncio.timeout(self.greeting_timeout):
-                line = await self._handshake.get()
-        except TimeoutError:
-            raise UpstreamError(
-                f"QEMU at {self.connect_path} accepted the connection but sent no {what} "
-                f"within {self.greeting_timeout:g} s",
-                "a -qmp socket serves one client at a time: is another client (libvirt, another "
-                "endpoint, a shell) connected to it?") from None
-        if not line:
-            raise UpstreamError(f"QEMU at {self.connect_path} closed the connection instead of sending its {what}",
-                                "a -qmp socket serves one client at a time: is another client connected?")
-        return line
-
-    def _write_upstream(self, data: bytes) -> None:
-        upstream = self._upstream
-        if upstream is not None and upstream.transport is not None and not upstream.transport.is_closing():
-            upstream.transport.write(data)
-
     def _flush_upstream(self) -> None:
-        out = self._up_out
-        if out:
-            self._write_upstream(out[0] if len(out) == 1 else b"".join(out))
-            out.clear()
+        if self._upstream is not None:
+            self._upstream.flush()
 
-    def _set_upstream_paused(self, paused: bool) -> None:
-        self._upstream_paused = paused
+    # -- UpstreamHost: what the QEMU connection reports
+    def broadcast_event(self, data: bytes, touched: dict[int, Client]) -> None:
+        for client in self._clients.values():
+            if client.negotiated and not client.closed:
+                client.event(data)
+                touched[client.number] = client
+
+    def upstream_pause_changed(self, paused: bool) -> None:
         for client in self._clients.values():
             client.update_reading()
 
-    def _upstream_gone(self, exc: Exception | None) -> None:
-        if self._handshake is not None:
-            self._handshake.put_nowait(b"")
-            return
+    def upstream_closed(self, exc: Exception | None) -> None:
         if self._state is Runstate.RUNNING:
             logger.info("QEMU closed its QMP socket%s; stopping", f" ({exc})" if exc else "")
             self._stop_reason = ("QEMU closed its QMP connection before answering: "
@@ -558,108 +272,17 @@ class Endpoint:
 
     async def _execute_upstream(self, command: str, arguments: Mapping[str, object] | None = None) -> Any:
         """:meth:`execute` in any state with a negotiated upstream (start-up reads)."""
-        reply = await self._reply_of(command, arguments)
+        reply = await self._up().reply_of(command, arguments)
         if "error" in reply:
             err = reply["error"]
             raise ExecuteError(command, str(err.get("class", P.GENERIC_ERROR)), str(err.get("desc", "")))
         return reply.get("return")
-
-    async def _reply_of(self, command: str, arguments: Mapping[str, object] | None) -> dict[str, Any]:
-        """QEMU's whole reply (``return`` or ``error``) to a command sent for the endpoint."""
-        upid = self._next_id
-        self._next_id += 1
-        fut: asyncio.Future[Any] = self.loop.create_future()
-        self._pending[upid] = fut
-        msg: dict[str, object] = {"execute": command, "id": upid}
-        if arguments is not None:
-            msg["arguments"] = dict(arguments)
-        self._write_upstream(P.encode(msg))
-        reply: dict[str, Any] = await fut
-        return reply
 
     async def _execute_for_local(self, command: str, arguments: Mapping[str, object] | None) -> Any:
         try:
             return await self.execute(command, arguments)
         except ExecuteError as err:
             raise LocalCommandError(err.desc, err.error_class) from None
-
-    def _upstream_lines(self, lines: Iterable[bytes]) -> None:
-        if self._handshake is not None:
-            for line in lines:
-                if line.strip():
-                    self._handshake.put_nowait(line)
-            return
-        touched: dict[int, _Client] = {}
-        pending = self._pending
-        for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if not line:
-                continue
-            hit = P.split_reply_id(line)
-            entry = pending.pop(hit[0], None) if hit is not None else None
-            if entry is None or hit is None:
-                self._route_parsed(line, touched)
-                continue
-            if isinstance(entry, asyncio.Future):
-                if not entry.done():
-                    entry.set_result(json.loads(line))
-                continue
-            client = entry.client
-            if client.closed:
-                continue
-            if entry.transform is not None:
-                entry.slot.data = entry.transform(line, entry.rid)
-            elif entry.rid is None:
-                entry.slot.data = P.without_id(hit[1], hit[2]) + b"\r\n"
-            else:
-                entry.slot.data = hit[1] + entry.rid + hit[2] + b"\r\n"
-            client.drain()
-            touched[client.number] = client
-        for client in touched.values():
-            client.flush()
-
-    def _route_parsed(self, line: bytes, touched: dict[int, _Client]) -> None:
-        """Events, and replies in an unexpected shape: parse and route by content."""
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            logger.warning("QEMU sent something that is not JSON; dropped: %r", line[:200])
-            return
-        if not isinstance(obj, dict):
-            logger.warning("QEMU sent a non-object; dropped: %r", line[:200])
-            return
-        if "id" not in obj and "event" in obj:
-            data = line + b"\r\n"
-            for client in self._clients.values():
-                if client.negotiated and not client.closed:
-                    client.out.append(data)
-                    touched[client.number] = client
-            return
-        if "id" in obj:
-            upid = obj["id"]
-        else:
-            # An error without id: QEMU could not parse a request. Its replies
-            # keep request order (parse errors are queued like commands,
-            # monitor/qmp.c), so it answers the oldest request in flight.
-            upid = next(iter(self._pending), None)
-            logger.warning("QEMU could not parse a request: %r", line[:200])
-        entry = self._pending.pop(upid, None) if isinstance(upid, int) else None
-        if entry is None:
-            logger.warning("QEMU sent a message nobody waits for; dropped: %r", line[:200])
-            return
-        if isinstance(entry, asyncio.Future):
-            if not entry.done():
-                entry.set_result(obj)
-            return
-        if entry.client.closed:
-            return
-        if entry.transform is not None:
-            entry.slot.data = entry.transform(line, entry.rid)
-        else:
-            entry.slot.data = _readdress(obj, entry.rid)
-        entry.client.drain()
-        touched[entry.client.number] = entry.client
 
     # -------------------------------------------------------------- clients
     async def _listen(self) -> None:
@@ -701,11 +324,12 @@ class Endpoint:
             pass
         self._listen_id = None
 
-    def _make_client(self) -> _Client:
+    def _make_client(self) -> Client:
         self._client_count += 1
-        return _Client(self, self._client_count)
+        return Client(self, self._client_count, self.loop)
 
-    def _client_connected(self, client: _Client) -> None:
+    # -- ClientHost: what a client connection reports
+    def client_connected(self, client: Client) -> None:
         transport = client.transport
         assert transport is not None
         if self._state is not Runstate.RUNNING:
@@ -716,11 +340,11 @@ class Endpoint:
         client.update_reading()
         transport.write(self._greeting)
 
-    def _client_gone(self, client: _Client, exc: Exception | None) -> None:
+    def client_gone(self, client: Client, exc: Exception | None) -> None:
         if self._clients.pop(client.number, None) is not None:
             client.log.debug("disconnected%s", f": {exc}" if exc else "")
 
-    def _client_data(self, client: _Client, data: bytes) -> None:
+    def client_data(self, client: Client, data: bytes) -> None:
         if self._state is not Runstate.RUNNING:
             return
         try:
@@ -731,15 +355,14 @@ class Endpoint:
                     self._request(client, frame)
         except Exception:  # a bug must cost this client its connection, never the endpoint
             client.log.exception("internal error handling a request; disconnecting the client")
-            if client.transport is not None:
-                client.transport.abort()
+            client.abort()
             return
         finally:
             self._flush_upstream()
         client.drain()
         client.flush()
 
-    def _request(self, client: _Client, frame: P.Frame) -> None:
+    def _request(self, client: Client, frame: P.Frame) -> None:
         if type(frame) is P.ParseError:
             client.reply(P.error_reply(P.GENERIC_ERROR, frame.desc))
             return
@@ -775,18 +398,13 @@ class Endpoint:
         else:
             self._forward(client, cmd, rid, _with_local_commands if name == "query-commands" else None)
 
-    def _forward(self, client: _Client, cmd: P.Command, rid: bytes | None, transform: Transform | None) -> None:
-        upid = self._next_id
+    def _forward(self, client: Client, cmd: P.Command, rid: bytes | None, transform: Transform | None) -> None:
         try:
-            data = P.encode_command(cmd.execute, cmd.arguments, upid)
+            self._up().forward(cmd, client, rid, transform)
         except ValueError as err:
             client.reply(P.error_reply(P.GENERIC_ERROR, str(err), rid))
-            return
-        self._next_id += 1
-        self._up_out.append(data)
-        self._pending[upid] = _Forwarded(client, client.new_slot(), rid, transform)
 
-    def _guarded(self, client: _Client, cmd: P.Command, rid: bytes | None, guard: HotplugGuard) -> None:
+    def _guarded(self, client: Client, cmd: P.Command, rid: bytes | None, guard: HotplugGuard) -> None:
         """device_add goes through the guard; netdev_add / netdev_del tell it the backends."""
         if cmd.execute != DEVICE_ADD:
             added = cmd.execute == NETDEV_ADD
@@ -795,7 +413,7 @@ class Endpoint:
                 obj = json.loads(line)
                 if "return" in obj:
                     (guard.netdev_added if added else guard.netdev_deleted)(cmd.arguments)
-                return _readdress(obj, rid)
+                return readdress(obj, rid)
 
             self._forward(client, cmd, rid, learn)
             return
@@ -805,11 +423,11 @@ class Endpoint:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _device_add(self, client: _Client, slot: _Slot, cmd: P.Command, rid: bytes | None,
+    async def _device_add(self, client: Client, slot: Slot, cmd: P.Command, rid: bytes | None,
                           guard: HotplugGuard) -> None:
         try:
             args = await guard.pin(cmd.arguments, self._execute_for_local)
-            slot.data = _readdress(await self._reply_of(DEVICE_ADD, args), rid)
+            slot.data = readdress(await self._up().reply_of(DEVICE_ADD, args), rid)
         except LocalCommandError as err:
             client.log.info("refused: %s", err.desc)
             slot.data = P.error_reply(err.error_class, err.desc, rid)
@@ -821,7 +439,7 @@ class Endpoint:
         finally:
             self._release(client)
 
-    def _release(self, client: _Client) -> None:
+    def _release(self, client: Client) -> None:
         """The held client's backlog, in order (a later device_add holds it again)."""
         client.held = False
         backlog, client.backlog = client.backlog, []
@@ -837,7 +455,7 @@ class Endpoint:
             client.drain()
             client.flush()
 
-    def _negotiate(self, client: _Client, arguments: dict[str, Any] | None, rid: bytes | None) -> bytes:
+    def _negotiate(self, client: Client, arguments: dict[str, Any] | None, rid: bytes | None) -> bytes:
         """``qmp_capabilities`` the way QEMU checks it; only ``oob`` exists, and it is not offered."""
         args = dict(arguments or {})
         enable = args.pop("enable", [])
@@ -854,7 +472,7 @@ class Endpoint:
         client.negotiated = True
         return P.return_reply(b"{}", rid)
 
-    async def _answer_dependencies(self, client: _Client, slot: _Slot, arguments: dict[str, Any] | None,
+    async def _answer_dependencies(self, client: Client, slot: Slot, arguments: dict[str, Any] | None,
                                    rid: bytes | None) -> None:
         try:
             check_no_arguments(arguments)
@@ -869,19 +487,12 @@ class Endpoint:
             client.flush()
 
 
-def _readdress(obj: dict[str, Any], rid: bytes | None) -> bytes:
-    if rid is None:
-        obj.pop("id", None)
-    else:
-        obj["id"] = json.loads(rid)
-    return P.encode(obj)
-
 
 def _with_local_commands(line: bytes, rid: bytes | None) -> bytes:
     obj = json.loads(line)
     if "return" in obj:
         obj["return"] = add_local_commands(obj["return"])
-    return _readdress(obj, rid)
+    return readdress(obj, rid)
 
 
 def _version_text(version: Any) -> str:
@@ -890,13 +501,6 @@ def _version_text(version: Any) -> str:
         return f"{q['major']}.{q['minor']}.{q['micro']}"
     except (TypeError, KeyError):
         return "(unknown version)"
-
-
-def _is_socket(path: str) -> bool:
-    try:
-        return stat.S_ISSOCK(os.stat(path).st_mode)
-    except OSError:
-        return False
 
 
 def _unlink_quietly(path: str) -> None:
