@@ -15,11 +15,11 @@ what failed, why, and what to do (``hint``)::
      ├── HostLacksFeatures        errors.py: the VM needs host features this host does not have
      ├── BaselineError            baseline.py: no platform is supported by every host
      ├── QemuError                errors.py: launching or talking to QEMU failed
-     │    └── EndpointError       qmp/endpoint.py: the QMP endpoint cannot run
-     │         ├── StateError     qmp/endpoint.py: asked in the wrong run state
-     │         ├── UpstreamError  qmp/endpoint.py: QEMU's QMP socket unreachable or not QMP
-     │         ├── ListenError    qmp/endpoint.py: the endpoint's own socket cannot be created
-     │         └── ExecuteError   qmp/endpoint.py: QEMU refused the endpoint's own command
+     │    └── EndpointError       qmp/errors.py: the QMP endpoint cannot run
+     │         ├── StateError     qmp/errors.py: asked in the wrong run state
+     │         ├── UpstreamError  qmp/errors.py: QEMU's QMP socket unreachable or not QMP
+     │         ├── ListenError    qmp/errors.py: the endpoint's own socket cannot be created
+     │         └── ExecuteError   qmp/errors.py: QEMU refused the endpoint's own command
      ├── LocalCommandError        qmp/local.py: a locally answered command failed
      ├── UsageError               errors.py: the command line is wrong
      ├── FleetDependencyError     fleet/_deps.py: the ``fleet`` extra is not installed
