@@ -88,20 +88,15 @@ class MigrationReport:
 
 async def _side(client: "QMPClient", catalog: Catalog) -> Side:
     from .platform_record import read_recorded_platform
-    from .qmp.local import NO_VIRTIO_DEVICES, VIRTIO_NET, DependencyReader, LocalCommandError
-    from .running import _executor
+    from .qmp.local import VIRTIO_NET, DependencyReader
+    from .running import _executor, virtio_devices
     from .virtio_bits import bits_to_mask, decode_status_features
 
     ex = _executor(client)
     status: Any = await ex("query-status", None)
     machine = str(await ex("qom-get", {"path": "/machine", "property": "type"})).removesuffix("-machine")
     kvm: Any = await ex("query-kvm", None)
-    try:
-        devices: Any = await ex("x-query-virtio", None)
-    except LocalCommandError as err:
-        if err.desc != NO_VIRTIO_DEVICES:
-            raise QemuError(f"x-query-virtio failed: {err.desc}") from None
-        devices = []
+    devices = await virtio_devices(ex)
     offered, negotiated = {}, {}
     reader = DependencyReader(catalog)
     deps = []

@@ -61,6 +61,19 @@ async def _with_client(socket: str, fn: Any) -> Any:
 
 # -- negotiated features --------------------------------------------------------
 
+async def virtio_devices(ex: Any) -> list[Any]:
+    """The VM's virtio devices (x-query-virtio); a VM without any has none, not an error."""
+    from .qmp.local import NO_VIRTIO_DEVICES, LocalCommandError
+
+    try:
+        devices: list[Any] = await ex("x-query-virtio", None)
+    except LocalCommandError as err:
+        if err.desc != NO_VIRTIO_DEVICES:
+            raise QemuError(f"x-query-virtio failed: {err.desc}") from None
+        return []
+    return devices
+
+
 def _executor(client: "QMPClient") -> Any:
     """``client.execute`` with QMP errors as LocalCommandError (what the shared readers expect)."""
     from qemu.qmp import ExecuteError
@@ -123,19 +136,13 @@ def judge_running(platform: str | None, accel: str, devices: list[dict[str, Any]
 
 async def _argv(client: "QMPClient", catalog: Catalog) -> list[str]:
     from .platform_record import read_recorded_platform
-    from .qmp.local import NO_VIRTIO_DEVICES, LocalCommandError
 
     ex = _executor(client)
     machine = str(await ex("qom-get", {"path": "/machine", "property": "type"})).removesuffix("-machine")
     kvm: Any = await ex("query-kvm", None)
     info = str(await ex("human-monitor-command", {"command-line": "info network"}))
     netdev_types = {m.group(1).strip(): m.group(2) for m in _INFO_NETWORK.finditer(info)}
-    try:
-        devices: Any = await ex("x-query-virtio", None)
-    except LocalCommandError as err:
-        if err.desc != NO_VIRTIO_DEVICES:
-            raise QemuError(f"x-query-virtio failed: {err.desc}") from None
-        devices = []
+    devices = await virtio_devices(ex)
     argv = ["-machine", machine, "-accel", "kvm" if kvm.get("enabled") else "tcg"]
     platform = await read_recorded_platform(ex)
     if platform is not None:
