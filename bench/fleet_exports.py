@@ -30,9 +30,9 @@ from vmplatform.fleet.ingest import parse  # noqa: E402
 from vmplatform.fleet.questions import Fleet  # noqa: E402
 from vmplatform.fleet.store import Incoming, Store  # noqa: E402
 from vmplatform.fleet.synth import generate, load_seeds  # noqa: E402
-from vmplatform.platforms import load_platforms  # noqa: E402
-from vmplatform.report import from_json_obj  # noqa: E402
-from vmplatform.support import evaluate  # noqa: E402
+from vmplatform.model.platforms import load_platforms  # noqa: E402
+from vmplatform.model.report import from_json_obj  # noqa: E402
+from vmplatform.resolution.support import evaluate  # noqa: E402
 
 
 def timed(label: str, fn, rows: list[tuple[str, float, str]], note: str = ""):  # type: ignore[no-untyped-def]

@@ -34,11 +34,12 @@ SEEDS = [ROOT / "tests/data/hosts", ROOT / "tests/data/probed", ROOT / "tests/da
 
 def make_vms(n: int, seed: int) -> list[object]:
     """``n`` manifests drawn from a few hundred distinct VMs the package resolves and analyses."""
-    from vmplatform.machines import default_machine_catalog
-    from vmplatform.manifest import Scope, from_resolution
-    from vmplatform.platforms import load_platforms
-    from vmplatform.report import loads
-    from vmplatform.resolve import Backend, Device, VmConfig, resolve
+    from vmplatform.model.machines import default_machine_catalog
+    from vmplatform.model.platforms import load_platforms
+    from vmplatform.model.report import loads
+    from vmplatform.model.vm import Backend, Device, VmConfig
+    from vmplatform.resolution.manifest import Scope, from_resolution
+    from vmplatform.resolution.resolve import resolve
 
     rng = random.Random(seed)
     mc = default_machine_catalog()
@@ -64,9 +65,9 @@ def make_vms(n: int, seed: int) -> list[object]:
 
 def ingest_texts(store: object, texts: list[tuple[str, str]]) -> float:
     """Seconds to store ``texts`` through the path 'fleet add' takes (parse in workers, write in batches)."""
-    from vmplatform.fleet.ingest import ingest_docs
-
     import resource
+
+    from vmplatform.fleet.ingest import ingest_docs
 
     def cpu() -> float:
         me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -99,7 +100,7 @@ def timed(fn: object, n: int = 5, key: str = "") -> tuple[float, object]:
 def questions(url: str, vms: list[object], label: str) -> dict[str, object]:
     from vmplatform.fleet.questions import Fleet, Placer, admit, domains_of, fleet_merge, fleet_platforms
     from vmplatform.fleet.store import Store
-    from vmplatform.platforms import load_platforms
+    from vmplatform.model.platforms import load_platforms
 
     platforms = load_platforms()
     out: dict[str, object] = {}
@@ -125,9 +126,9 @@ def questions(url: str, vms: list[object], label: str) -> dict[str, object]:
 
 def naive(texts: list[tuple[str, str]], vms: list[object], sample: int) -> tuple[float, list[int]]:
     """Seconds per VM for check_manifest on every host's own report, and the sample's host counts."""
-    from vmplatform.manifest import check_manifest
-    from vmplatform.platforms import load_platforms
-    from vmplatform.report import loads
+    from vmplatform.model.platforms import load_platforms
+    from vmplatform.model.report import loads
+    from vmplatform.resolution.manifest import check_manifest
 
     platforms = load_platforms()
     reports = [loads(t, n) for n, t in texts]
@@ -147,8 +148,8 @@ def main() -> int:
                     help="PostgreSQL admin URL (a database is created and dropped); 'none' to skip")
     ns = ap.parse_args()
 
-    from vmplatform.features import default_catalog
     from vmplatform.fleet.synth import generate, load_seeds
+    from vmplatform.model.features import default_catalog
 
     seeds = load_seeds([d for d in SEEDS if d.exists()])
     t0 = time.perf_counter()
@@ -184,7 +185,7 @@ def main() -> int:
             res.update(questions(url, vms, label))
             results[label] = res
     finally:
-        for label, url, dbname in targets:
+        for _label, _url, dbname in targets:
             if dbname and admin is not None:
                 admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         if admin is not None:
@@ -232,7 +233,7 @@ def main() -> int:
         print(f"{label}: host counts of the {ns.naive_sample} sampled VMs agree with the naive check: {agree}")
     if len(results) == 2:
         a, b = (r["placements"] for r in results.values())
-        same = all(x == y for x, y in zip(a, b))  # type: ignore[call-overload]
+        same = all(x == y for x, y in zip(a, b, strict=True))  # type: ignore[call-overload]
         print(f"SQLite and PostgreSQL give the same placements for all {ns.vms} VMs: {same}")
     return 0
 

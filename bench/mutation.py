@@ -51,11 +51,11 @@ class Module:
 
 
 MODULES = [
-    Module("resolve", ("vmplatform/resolve.py",), (*FAST_TESTS, "tests/real/test_frontend_real.py")),
-    Module("verdict", ("vmplatform/verdict.py",), tuple(FAST_TESTS)),
-    Module("support", ("vmplatform/support.py",), tuple(FAST_TESTS)),
-    Module("merge", ("vmplatform/merge.py",), tuple(FAST_TESTS)),
-    Module("manifest", ("vmplatform/manifest.py",), tuple(FAST_TESTS)),
+    Module("resolve", ("vmplatform/resolution/resolve.py",), (*FAST_TESTS, "tests/real/test_frontend_real.py")),
+    Module("verdict", ("vmplatform/resolution/verdict.py",), tuple(FAST_TESTS)),
+    Module("support", ("vmplatform/resolution/support.py",), tuple(FAST_TESTS)),
+    Module("merge", ("vmplatform/resolution/merge.py",), tuple(FAST_TESTS)),
+    Module("manifest", ("vmplatform/resolution/manifest.py",), tuple(FAST_TESTS)),
     Module("probe", ("vmplatform/probe/linux.py",), ("tests/unit", "tests/oracles", "tests/real/test_probe_real.py",
                                                      "tests/real/test_shim_agreement.py")),
     # The reply path: ids in, ids out, routing of replies and events, the reply encoders.

@@ -14,12 +14,14 @@ import os as _os
 import sys as _sys
 
 _sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
-from _timing import median_ms  # noqa: E402
-
+_REPO = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+_sys.path.insert(0, _REPO)  # tests.harness.qemu_offer: the anchor lives with the tests
 import argparse
 import os
 import subprocess
 import sys
+
+from _timing import median_ms  # noqa: E402
 
 
 def main() -> int:
@@ -27,10 +29,10 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=15)
     ns = ap.parse_args()
 
-    from vmplatform.features import default_catalog
+    from tests.harness.qemu_offer import offered_bits
+    from vmplatform.model.features import default_catalog
     from vmplatform.probe.linux import LinuxProbe
-    from vmplatform.qemu_offer import offered_bits
-    from vmplatform.qemu_proc import find_qemu
+    from vmplatform.qemu.proc import find_qemu
 
     cat = default_catalog()
     qemu = find_qemu()
@@ -43,7 +45,8 @@ def main() -> int:
                                            stdout=subprocess.DEVNULL), ns.n)
     bare = median_ms(lambda: subprocess.run([py, "-c", "pass"], check=True), ns.n)
     launch_proc = median_ms(lambda: subprocess.run(
-        [py, "-c", f"from vmplatform.qemu_offer import offered_bits; offered_bits({qemu!r})"], check=True), ns.n)
+        [py, "-c", f"from tests.harness.qemu_offer import offered_bits; offered_bits({qemu!r})"], check=True,
+        cwd=_REPO), ns.n)
 
     print(f"host probe benchmark, median of {ns.n} runs, {len(cat)} catalog features, QEMU {qemu}")
     print(f"{'what':<46} {'median ms':>10}")

@@ -17,14 +17,14 @@ import os as _os
 import sys as _sys
 
 _sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
-from _timing import median_ms  # noqa: E402
-
 import argparse  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+from _timing import median_ms  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW_TAP = ("import fcntl, os, struct; fd = os.open('/dev/net/tun', os.O_RDWR); "
@@ -40,7 +40,7 @@ def main() -> int:
     hook, cli = str(bindir / "vmplatform-libvirt-hook"), str(bindir / "vmplatform")
 
     from vmplatform.libvirt.metadata import with_manifest
-    from vmplatform.manifest import loads
+    from vmplatform.resolution.manifest import loads
 
     data = ROOT / "tests" / "data"
     manifest = loads((data / "manifests" / "debian13-6.12-default.json").read_text())
@@ -66,7 +66,8 @@ def main() -> int:
     print(f"{'':<50} {'median':>9}  ratio")
     for name, _ in rows:
         base = floor if "probe --json" in name else bare
-        ratio = "" if name in (rows[0][0], rows[3][0]) else f"{t[name] / base:5.2f}x of {'floor' if base is floor else 'bare'}"
+        against = "floor" if base is floor else "bare"
+        ratio = "" if name in (rows[0][0], rows[3][0]) else f"{t[name] / base:5.2f}x of {against}"
         print(f"{name:<50} {t[name]:7.1f} ms  {ratio}")
     return 0
 

@@ -31,8 +31,6 @@ import os as _os
 import sys as _sys
 
 _sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
-from _timing import median_ms  # noqa: E402
-
 import argparse
 import os
 import shutil
@@ -44,6 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _timing import median_ms  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MS = 50.0
 
@@ -52,14 +52,14 @@ import sys, time
 t = [("start", time.perf_counter())]
 def mark(name): t.append((name, time.perf_counter()))
 import vmplatform.cli.qemu
-from vmplatform.frontend import rewrite
-from vmplatform.machines import default_machine_catalog
-from vmplatform.platforms import load_platforms
-from vmplatform.support import evaluate
-from vmplatform.features import default_catalog
+from vmplatform.qemu.frontend import rewrite
+from vmplatform.model.machines import default_machine_catalog
+from vmplatform.model.platforms import load_platforms
+from vmplatform.resolution.support import evaluate
+from vmplatform.model.features import default_catalog
 from vmplatform.probe.linux import LinuxProbe
 mark("imports")
-from vmplatform.qemu_binary import find_qemu
+from vmplatform.qemu.binary import find_qemu
 mark("import qemu_binary (find_qemu)")
 platforms = load_platforms([])
 mark("load platforms")

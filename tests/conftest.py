@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from vmplatform.features import Catalog, load_catalog
-from vmplatform.platforms import PlatformSet, load_platforms
+from vmplatform.model.features import Catalog, load_catalog
+from vmplatform.model.platforms import PlatformSet, load_platforms
 
 DATA = Path(__file__).parent / "data"
 

@@ -14,26 +14,29 @@ start fast; heavy parts (QEMU, QMP, stores) stay in their own modules.
 from __future__ import annotations
 
 import importlib
+
 TYPE_CHECKING = False  # importing typing costs CLI start-up time; only mypy needs it
 if TYPE_CHECKING:
     from typing import Any
 
 __version__ = "0.1.0"
 
-_EXPORTS: dict[str, str] = {
-    "VmplatformError": "errors", "DataFileError": "errors", "UnknownNameError": "errors",
-    "HostReportError": "errors", "ProbeError": "errors", "HostLacksFeatures": "errors",
-    "MissingFeature": "errors", "QemuError": "errors", "UsageError": "errors",
-    "AppliesTo": "features", "Catalog": "features", "Category": "features", "GovernedProperty": "features",
-    "HostFeature": "features", "default_catalog": "features", "load_catalog": "features",
-    "Platform": "platforms", "PlatformSet": "platforms", "load_platforms": "platforms",
-    "Evidence": "report", "FeatureResult": "report", "FeatureStatus": "report", "HostIdentity": "report",
-    "HostReport": "report", "PlatformSupport": "support", "SupportReport": "support", "evaluate": "support",
-    "Resolution": "resolve", "VmConfig": "resolve", "Device": "resolve", "Backend": "resolve",
-    "resolve": "resolve", "require_host": "resolve",
-    "MachineCatalog": "machines", "default_machine_catalog": "machines",
-    "FakeHost": "probe.fake", "LinuxProbe": "probe.linux",
+# the public names, by the module that defines them
+_PUBLIC: dict[str, str] = {
+    "errors": ("VmplatformError DataFileError UnknownNameError HostReportError ProbeError "
+        "HostLacksFeatures MissingFeature QemuError UsageError"),
+    "model.features": ("AppliesTo Catalog Category GovernedProperty HostFeature default_catalog "
+        "load_catalog"),
+    "model.platforms": "Platform PlatformSet load_platforms",
+    "model.report": "Evidence FeatureResult FeatureStatus HostIdentity HostReport",
+    "resolution.support": "PlatformSupport SupportReport evaluate",
+    "resolution.resolve": "Resolution resolve require_host",
+    "model.vm": "VmConfig Device Backend",
+    "model.machines": "MachineCatalog default_machine_catalog",
+    "probe.fake": "FakeHost",
+    "probe.linux": "LinuxProbe",
 }
+_EXPORTS: dict[str, str] = {name: module for module, names in _PUBLIC.items() for name in names.split()}
 
 __all__ = sorted([*_EXPORTS, "__version__", "probe_host"])
 
@@ -51,23 +54,40 @@ def __dir__() -> list[str]:
     return __all__
 
 
-def probe_host(catalog: Any = None, *, userns: bool = True) -> Any:
+def probe_host(catalog: Catalog | None = None, *, userns: bool = True) -> HostReport:
     """Probe this host with real Linux ioctls (never launches QEMU); returns a HostReport."""
-    from .features import default_catalog
-    from .probe.linux import LinuxProbe
+    from vmplatform.model.features import default_catalog
+    from vmplatform.probe.linux import LinuxProbe
 
     return LinuxProbe(userns=userns).run(catalog or default_catalog())
 
 
 if TYPE_CHECKING:
-    from .errors import (DataFileError, HostLacksFeatures, HostReportError, MissingFeature, ProbeError,
-                         QemuError, UnknownNameError, UsageError, VmplatformError)
-    from .features import (AppliesTo, Catalog, Category, GovernedProperty, HostFeature, default_catalog,
-                           load_catalog)
-    from .machines import MachineCatalog, default_machine_catalog
-    from .platforms import Platform, PlatformSet, load_platforms
-    from .probe.fake import FakeHost
-    from .probe.linux import LinuxProbe
-    from .report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport
-    from .resolve import Backend, Device, Resolution, VmConfig, require_host, resolve
-    from .support import PlatformSupport, SupportReport, evaluate
+    from vmplatform.errors import (
+        DataFileError,
+        HostLacksFeatures,
+        HostReportError,
+        MissingFeature,
+        ProbeError,
+        QemuError,
+        UnknownNameError,
+        UsageError,
+        VmplatformError,
+    )
+    from vmplatform.model.features import (
+        AppliesTo,
+        Catalog,
+        Category,
+        GovernedProperty,
+        HostFeature,
+        default_catalog,
+        load_catalog,
+    )
+    from vmplatform.model.machines import MachineCatalog, default_machine_catalog
+    from vmplatform.model.platforms import Platform, PlatformSet, load_platforms
+    from vmplatform.model.report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport
+    from vmplatform.model.vm import Backend, Device, VmConfig
+    from vmplatform.probe.fake import FakeHost
+    from vmplatform.probe.linux import LinuxProbe
+    from vmplatform.resolution.resolve import Resolution, require_host, resolve
+    from vmplatform.resolution.support import PlatformSupport, SupportReport, evaluate

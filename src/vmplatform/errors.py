@@ -7,13 +7,13 @@ what failed, why, and what to do (``hint``)::
      ├── FileFormatError          errors.py: text is not what its reader expects (source, place, line, problem)
      │    ├── DataFileError       errors.py: a catalog, platform or machine-type file is bad
      │    ├── HostReportError     errors.py: a host report cannot be read
-     │    ├── ManifestError       manifest.py: a dependency manifest cannot be read
+     │    ├── ManifestError       resolution/manifest.py: a dependency manifest cannot be read
      │    └── DomainXmlError      libvirt/_xml.py: a file is not a usable libvirt domain XML
      ├── UnknownNameError         errors.py: no such platform, feature or machine type
-     │    └── UnknownReleaseError platforms.py: an upstream release not known here
+     │    └── UnknownReleaseError model/platforms.py: an upstream release not known here
      ├── ProbeError               errors.py: the host probe could not run at all
      ├── HostLacksFeatures        errors.py: the VM needs host features this host does not have
-     ├── BaselineError            baseline.py: no platform is supported by every host
+     ├── BaselineError            resolution/baseline.py: no platform is supported by every host
      ├── QemuError                errors.py: launching or talking to QEMU failed
      │    └── EndpointError       qmp/errors.py: the QMP endpoint cannot run
      │         ├── StateError     qmp/errors.py: asked in the wrong run state

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from vmplatform.machines import MachineCatalog, default_machine_catalog
-from vmplatform.platforms import PlatformSet, load_platforms
-from vmplatform.report import HostReport, loads
+from vmplatform.model.machines import MachineCatalog, default_machine_catalog
+from vmplatform.model.platforms import PlatformSet, load_platforms
+from vmplatform.model.report import HostReport, loads
 
 DATA = Path(__file__).parent.parent / "data"
 HOSTS = DATA / "hosts"

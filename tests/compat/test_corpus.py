@@ -16,8 +16,8 @@ from types import ModuleType
 import pytest
 
 from tests.compat.conftest import CORPUS, MANIFESTS, report
-from vmplatform.manifest import check_manifest, loads
-from vmplatform.platforms import PlatformSet
+from vmplatform.model.platforms import PlatformSet
+from vmplatform.resolution.manifest import check_manifest, loads
 
 
 def _generator() -> ModuleType:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.compat.conftest import DOMAINS, HOSTS, NETWORKS
+from tests.compat.conftest import DOMAINS, HOSTS
 from tests.conftest import run_cli
 
 UBUNTU = str(HOSTS / "ubuntu2404-6.8.json")      # has USO
@@ -13,7 +13,8 @@ EL9 = str(HOSTS / "el9-5.14.json")               # lacks USO
 NIC = "<interface type='ethernet'>\n  <model type='virtio'/>\n</interface>\n"
 
 
-def pin_device(tmp_path: Path, device: str, *args: str, domain: Path = DOMAINS / "tiny-tcg.xml") -> tuple[int, str, str]:
+def pin_device(tmp_path: Path, device: str, *args: str, domain: Path = DOMAINS / "tiny-tcg.xml") -> tuple[int, str,
+                                                                                                          str]:
     dev = tmp_path / "dev.xml"
     dev.write_text(device)
     return run_cli(["libvirt", "pin", "--domain-xml", str(domain), "--device-xml", str(dev), *args])
@@ -24,7 +25,8 @@ def test_nic_gets_attribute_pins_and_the_alias_libvirt_will_give_it(tmp_path: Pa
     assert rc == 0, err
     assert out == ("<interface type=\"ethernet\">\n  <model type=\"virtio\"/>\n  <driver rss_hash_report=\"off\">\n"
                    "    <host csum=\"on\" tso4=\"on\" tso6=\"on\" ecn=\"on\" ufo=\"on\"/>\n"
-                   "    <guest csum=\"on\" tso4=\"on\" tso6=\"on\" ecn=\"on\" ufo=\"on\"/>\n  </driver>\n</interface>\n")
+                   "    <guest csum=\"on\" tso4=\"on\" tso6=\"on\" ecn=\"on\" ufo=\"on\"/>\n"
+                   "  </driver>\n</interface>\n")
     # tiny-tcg already has net0: libvirt names the new NIC net1; USO has no attribute, this host gives it anyway
     assert "vmplatform: net1 host_uso=on: libvirt has no attribute for it" in err
 

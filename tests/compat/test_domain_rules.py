@@ -8,16 +8,16 @@ import pytest
 
 from tests.compat.conftest import DOMAINS, NETWORKS, report
 from tests.conftest import run_cli
-from vmplatform.analysis import analyze
 from vmplatform.libvirt import _xml
 from vmplatform.libvirt._xml import DomainXmlError
 from vmplatform.libvirt.domain import Domain, qemu_argv, read_domain
 from vmplatform.libvirt.network import Networks, networks_from, read_network
 from vmplatform.libvirt.pin import pin
-from vmplatform.machines import MachineCatalog
-from vmplatform.manifest import Manifest
-from vmplatform.platforms import PlatformSet
-from vmplatform.report import HostReport
+from vmplatform.model.machines import MachineCatalog
+from vmplatform.model.platforms import PlatformSet
+from vmplatform.model.report import HostReport
+from vmplatform.qemu.analysis import analyze
+from vmplatform.resolution.manifest import Manifest
 
 NETS = networks_from([str(p) for p in sorted(NETWORKS.glob("*.xml"))], system=False)
 QEMU_NS = "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"

@@ -10,17 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.compat.conftest import DOMAINS, NETWORKS, report
-from vmplatform.analysis import analyze
 from vmplatform.errors import HostLacksFeatures
 from vmplatform.libvirt import _xml
 from vmplatform.libvirt.domain import Domain, qemu_argv, read_domain
 from vmplatform.libvirt.metadata import NAMESPACE, manifest_of, with_manifest
 from vmplatform.libvirt.network import networks_from
 from vmplatform.libvirt.pin import pin
-from vmplatform.machines import MachineCatalog
-from vmplatform.manifest import Manifest, Pin, Scope, loads
-from vmplatform.platforms import PlatformSet
-from vmplatform.report import FeatureStatus, HostReport
+from vmplatform.model.machines import MachineCatalog
+from vmplatform.model.platforms import PlatformSet
+from vmplatform.model.report import FeatureStatus, HostReport
+from vmplatform.qemu.analysis import analyze
+from vmplatform.resolution.manifest import Manifest, Pin, Scope, loads
 
 QEMU_NS = "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"
 
@@ -229,8 +229,9 @@ def test_domain_without_manifest() -> None:
 
 def test_manifest_as_plain_text_is_read_too() -> None:
     """libvirt may store the CDATA section as text; both read the same."""
-    from vmplatform.libvirt.metadata import compact_json
     from xml.sax.saxutils import escape
+
+    from vmplatform.libvirt.metadata import compact_json
 
     text = (DOMAINS / "tiny-tcg.xml").read_text().replace(
         "<memory", f"<metadata><x:manifest xmlns:x='{NAMESPACE}'>{escape(compact_json(sample_manifest()))}"

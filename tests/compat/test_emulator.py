@@ -16,9 +16,10 @@ from vmplatform.errors import VmplatformError
 from vmplatform.libvirt import record
 from vmplatform.libvirt.admission import record_start
 from vmplatform.libvirt.emulator import guest_name, plan
-from vmplatform.libvirt.hook import main as hook_main, uses_emulator
+from vmplatform.libvirt.hook import main as hook_main
+from vmplatform.libvirt.hook import uses_emulator
 from vmplatform.libvirt.metadata import with_manifest
-from vmplatform.manifest import loads
+from vmplatform.resolution.manifest import loads
 
 QEMU = "/usr/bin/qemu-system-x86_64"
 UUID = "0b5b1f3c-6f62-4b0e-8d9a-6b1f0e7c2a11"   # tiny-tcg.xml's

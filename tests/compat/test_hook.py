@@ -19,7 +19,8 @@ from vmplatform.libvirt._xml import serialize
 from vmplatform.libvirt.domain import read_domain
 from vmplatform.libvirt.network import DIRS_ENV
 from vmplatform.libvirt.pin import pin_manifest
-from vmplatform.manifest import loads
+from vmplatform.resolution.manifest import loads
+
 
 @pytest.fixture(scope="module")
 def hook(tmp_path_factory: pytest.TempPathFactory) -> Path:

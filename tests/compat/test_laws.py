@@ -15,17 +15,17 @@ from collections.abc import Sequence
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from vmplatform.analysis import analyze
-from vmplatform.baseline import BaselineError, baseline
 from vmplatform.errors import HostLacksFeatures, UsageError, VmplatformError
-from vmplatform.features import Category, default_catalog
-from vmplatform.machines import default_machine_catalog
-from vmplatform.manifest import Manifest, Scope, check_manifest
-from vmplatform.merge import merged_platform
-from vmplatform.platforms import load_platforms
+from vmplatform.model.features import Category, default_catalog
+from vmplatform.model.machines import default_machine_catalog
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import HostIdentity, HostReport
 from vmplatform.probe.fake import FakeHost
-from vmplatform.report import HostIdentity, HostReport
-from vmplatform.support import evaluate
+from vmplatform.qemu.analysis import analyze
+from vmplatform.resolution.baseline import BaselineError, baseline
+from vmplatform.resolution.manifest import Manifest, Scope, check_manifest
+from vmplatform.resolution.merge import merged_platform
+from vmplatform.resolution.support import evaluate
 
 CATALOG = default_catalog()
 PLATFORMS = load_platforms(env={}, system=None)
@@ -193,7 +193,7 @@ def test_baseline_is_commutative_and_supported_by_every_host(reports: list[HostR
 
 def test_hypothesis_hosts_are_valid_reports() -> None:
     """The strategy makes reports the real loader accepts (identity fields, every feature listed)."""
-    from vmplatform.report import dumps, loads
+    from vmplatform.model.report import dumps, loads
 
     r = FakeHost(hostname="x", supported=closed(frozenset(FEATURES))).run(CATALOG)
     assert isinstance(r.host, HostIdentity)
@@ -204,7 +204,7 @@ def test_hypothesis_hosts_reach_the_edges() -> None:
     """unknown statuses, ID_LIKE-only distros, hosts without any optional device."""
     from hypothesis import find
 
-    from vmplatform.report import FeatureStatus
+    from vmplatform.model.report import FeatureStatus
 
     quiet = settings(database=None, max_examples=5000, derandomize=True)
     find(hosts(), lambda r: any(x.status is FeatureStatus.UNKNOWN for x in r), settings=quiet)

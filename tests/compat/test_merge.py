@@ -10,9 +10,9 @@ import pytest
 
 from tests.compat.conftest import HOSTS, report
 from tests.conftest import run_cli
-from vmplatform.merge import common_features, merged_platform
-from vmplatform.platforms import PlatformSet, load_platform_file
-from vmplatform.support import evaluate
+from vmplatform.model.platforms import PlatformSet, load_platform_file
+from vmplatform.resolution.merge import common_features, merged_platform
+from vmplatform.resolution.support import evaluate
 
 EL9, UBUNTU = str(HOSTS / "el9-5.14.json"), str(HOSTS / "ubuntu2404-6.8.json")
 Q35_NET = ["-machine", "pc-q35-10.0", "-netdev", "tap,id=n0,script=no,downscript=no",

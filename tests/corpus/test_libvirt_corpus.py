@@ -45,14 +45,14 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from vmplatform.analysis import analyze
 from vmplatform.errors import HostLacksFeatures, VmplatformError
 from vmplatform.libvirt.domain import qemu_argv, read_domain
 from vmplatform.libvirt.network import Networks, read_network
-from vmplatform.machines import default_machine_catalog
-from vmplatform.manifest import Manifest
-from vmplatform.platforms import load_platforms
-from vmplatform.report import FeatureStatus, HostReport, loads
+from vmplatform.model.machines import default_machine_catalog
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import FeatureStatus, HostReport, loads
+from vmplatform.qemu.analysis import analyze
+from vmplatform.resolution.manifest import Manifest
 
 CORPUS = Path(__file__).parent.parent / "data" / "libvirt-corpus"
 HOSTS = Path(__file__).parent.parent / "data" / "hosts"
@@ -120,7 +120,7 @@ class View:
     pins: tuple[tuple[str, str, str, str], ...]
 
     @classmethod
-    def of(cls, m: Manifest) -> "View":
+    def of(cls, m: Manifest) -> View:
         return cls(m.machine, m.accel, tuple(sorted(m.requires)),
                    tuple(sorted((p.device, p.device_type, p.property, p.value) for p in m.pins)))
 

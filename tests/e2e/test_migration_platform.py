@@ -37,7 +37,7 @@ from tests.harness.initramfs import TICK_TAG  # noqa: E402
 from tests.harness.migration import migrate  # noqa: E402
 from tests.harness.shim import build_uso_shim  # noqa: E402
 from tests.harness.virtio import USO_BITS, bits_of  # noqa: E402
-from vmplatform.report import FeatureStatus  # noqa: E402
+from vmplatform.model.report import FeatureStatus  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -78,7 +78,8 @@ def _wait_tick_after(guest: Guest, tick: int, timeout: float = 30) -> int:
         if last is not None and last > tick:
             return last
         if time.monotonic() > deadline or not guest.alive():
-            raise AssertionError(f"{guest.name}: no {TICK_TAG} after {tick} (last {last})\n{guest.serial_text()[-800:]}")
+            raise AssertionError(f"{guest.name}: no {TICK_TAG} after {tick} (last {last})\n"
+                                 f"{guest.serial_text()[-800:]}")
         time.sleep(0.1)
 
 

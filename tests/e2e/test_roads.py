@@ -84,7 +84,8 @@ def _wait_tick_after(guest: Guest, tick: int, timeout: float = 30) -> int:
         if last is not None and last > tick:
             return last
         if time.monotonic() > deadline or not guest.alive():
-            raise AssertionError(f"{guest.name}: no {TICK_TAG} after {tick} (last {last})\n{guest.serial_text()[-800:]}")
+            raise AssertionError(f"{guest.name}: no {TICK_TAG} after {tick} (last {last})\n"
+                                 f"{guest.serial_text()[-800:]}")
         time.sleep(0.1)
 
 
@@ -95,7 +96,8 @@ class _Endpoint:
         self.listen = str(guest.workdir / "endpoint.sock")
         self.proc = subprocess.Popen([sys.executable, "-m", "vmplatform", "qmp", "--connect",
                                       str(guest.aux_qmp_path), "--listen", self.listen],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
         deadline = time.monotonic() + 30
         while not os.path.exists(self.listen):
             if self.proc.poll() is not None or time.monotonic() > deadline:

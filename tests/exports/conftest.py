@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from vmplatform.platforms import PlatformSet, load_platforms
+from vmplatform.model.platforms import PlatformSet, load_platforms
+from vmplatform.model.report import HostReport, loads
 from vmplatform.probe.fake import FakeHost
-from vmplatform.report import HostReport, loads
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]

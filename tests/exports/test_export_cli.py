@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from vmplatform.fleet.export_labels import PREFIX
-from vmplatform.platforms import PlatformSet
-from vmplatform.report import dumps
-from vmplatform.support import evaluate
+from vmplatform.model.platforms import PlatformSet
+from vmplatform.model.report import dumps
+from vmplatform.resolution.support import evaluate
 
 from ..conftest import run_cli
 from .conftest import DATA, generated_fleet

@@ -7,20 +7,21 @@ the fleet-default box drawn, in that order down the page).
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections import Counter
 import shutil
 import subprocess
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from vmplatform.baseline import baseline
 from vmplatform.fleet.export_html import render_html, report_model
 from vmplatform.fleet.export_view import FleetView, fleet_view
-from vmplatform.platforms import PlatformSet
+from vmplatform.model.platforms import PlatformSet
+from vmplatform.resolution.baseline import baseline
 
 from .conftest import corpus_reports, generated_fleet
 
@@ -113,7 +114,7 @@ def test_chromium_screenshot_shows_chart_matrix_and_default(rendered: tuple[Path
 
     def near(c: tuple[int, int, int]) -> tuple[int, int, int] | None:
         for want in rows_with:  # colour management may move a channel by a few steps
-            if all(abs(a - b) <= 6 for a, b in zip(c, want)):
+            if all(abs(a - b) <= 6 for a, b in zip(c, want, strict=False)):
                 return want
         return None
 
@@ -171,7 +172,7 @@ def test_columns_merge_exactly_the_platforms_every_domain_treats_alike(
     pattern = {p.name: tuple(p.name in d.platforms for d in doms) for p in platforms}
     for c in model.columns:
         assert len({pattern[n] for n in c.names}) == 1
-    for a, b in zip(model.columns, model.columns[1:]):
+    for a, b in itertools.pairwise(model.columns):
         assert pattern[a.names[-1]] != pattern[b.names[0]]
     # the bottom row counts hosts, not through domains: per host, through its class's support
     per_class = Counter(view.class_index.values())

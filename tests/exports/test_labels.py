@@ -7,14 +7,23 @@ import threading
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vmplatform.fleet.export_labels import (
-    PREFIX, LabelError, kubectl_args, label_name, label_problems, nfd_file_text, node_labels, write_nfd_file)
+    PREFIX,
+    LabelError,
+    kubectl_args,
+    label_name,
+    label_problems,
+    nfd_file_text,
+    node_labels,
+    write_nfd_file,
+)
 from vmplatform.fleet.export_view import fleet_view, host_defaults
-from vmplatform.platforms import PlatformSet
-from vmplatform.report import FeatureStatus
-from vmplatform.support import evaluate
+from vmplatform.model.platforms import PlatformSet
+from vmplatform.model.report import FeatureStatus
+from vmplatform.resolution.support import evaluate
 
 from .conftest import generated_fleet
 
@@ -43,7 +52,7 @@ def _key_ok(key: str) -> bool:
     if key.count("/") > 1:
         return False
     prefix, _, name = key.rpartition("/")
-    return (not "/" in key or _prefix_ok(prefix)) and _name_ok(name)
+    return ("/" not in key or _prefix_ok(prefix)) and _name_ok(name)
 
 
 @pytest.fixture(scope="module")

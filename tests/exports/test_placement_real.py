@@ -18,9 +18,10 @@ from vmplatform.errors import VmplatformError
 from vmplatform.fleet.export_placement import PlacementClient, PlacementError, sync_placement
 from vmplatform.fleet.export_traits import NAMESPACE, host_traits, required_traits, trait_map
 from vmplatform.fleet.export_view import fleet_view
-from vmplatform.manifest import Manifest, check_manifest, loads as load_manifest
-from vmplatform.platforms import PlatformSet
-from vmplatform.report import HostReport, dumps
+from vmplatform.model.platforms import PlatformSet
+from vmplatform.model.report import HostReport, dumps
+from vmplatform.resolution.manifest import Manifest, check_manifest
+from vmplatform.resolution.manifest import loads as load_manifest
 
 from ..conftest import run_cli
 from .conftest import DATA, Placement, generated_fleet

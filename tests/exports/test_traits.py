@@ -11,10 +11,18 @@ import pytest
 import yaml
 
 from vmplatform.fleet.export_traits import (
-    COMPUTE_NODE, NAMESPACE, Kind, TraitError, host_traits, nova_provider_config, nova_provider_yaml, trait_map)
+    COMPUTE_NODE,
+    NAMESPACE,
+    Kind,
+    TraitError,
+    host_traits,
+    nova_provider_config,
+    nova_provider_yaml,
+    trait_map,
+)
 from vmplatform.fleet.export_view import fleet_view
-from vmplatform.platforms import PlatformSet, load_platforms
-from vmplatform.report import FeatureStatus
+from vmplatform.model.platforms import PlatformSet, load_platforms
+from vmplatform.model.report import FeatureStatus
 
 from .conftest import HERE, generated_fleet, placement_missing, placement_python
 

@@ -25,7 +25,7 @@ HOSTS = Path(__file__).parent.parent / "data" / "hosts"
 MANIFESTS = Path(__file__).parent.parent / "data" / "manifests"
 
 
-def _pg_admin() -> "object":
+def _pg_admin() -> object:
     import psycopg
 
     try:

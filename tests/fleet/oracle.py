@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from vmplatform.manifest import Manifest, check_manifest
-from vmplatform.platforms import PlatformSet
-from vmplatform.report import HostReport
-from vmplatform.support import evaluate
+from vmplatform.model.platforms import PlatformSet
+from vmplatform.model.report import HostReport
+from vmplatform.resolution.manifest import Manifest, check_manifest
+from vmplatform.resolution.support import evaluate
 
 
 def latest(reports: Iterable[HostReport]) -> dict[str, HostReport]:

@@ -58,7 +58,7 @@ def test_systemd_units_call_real_options(tmp_path: Path) -> None:
     argv = shlex.split(unit["Service"]["ExecStart"].replace("${FLEET_URL}", "http://127.0.0.1:1"))
     assert argv[0].endswith("/vmplatform") and argv[1:3] == ["fleet", "report"]
     from vmplatform.cli._parser import Parser
-    from vmplatform.fleet.cli import add_arguments
+    from vmplatform.cli.fleet import add_arguments
 
     p = Parser(prog="vmplatform fleet")
     add_arguments(p)

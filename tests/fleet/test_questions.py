@@ -8,15 +8,25 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from vmplatform.baseline import baseline
 from vmplatform.fleet.ingest import ingest
-from vmplatform.fleet.questions import (Fleet, admit, domains_of, fleet_merge, fleet_platforms, history, place,
-                                        plan, upgrade_impact)
+from vmplatform.fleet.questions import (
+    Fleet,
+    admit,
+    domains_of,
+    fleet_merge,
+    fleet_platforms,
+    history,
+    place,
+    plan,
+    upgrade_impact,
+)
 from vmplatform.fleet.store import Store
-from vmplatform.manifest import Manifest, loads as manifest_loads
-from vmplatform.merge import common_features, load_reports
-from vmplatform.platforms import PlatformSet, load_platforms
-from vmplatform.report import loads as report_loads
+from vmplatform.model.platforms import PlatformSet, load_platforms
+from vmplatform.model.report import loads as report_loads
+from vmplatform.resolution.baseline import baseline
+from vmplatform.resolution.manifest import Manifest
+from vmplatform.resolution.manifest import loads as manifest_loads
+from vmplatform.resolution.merge import common_features, load_reports
 
 from . import oracle
 from .conftest import HOSTS, MANIFESTS
@@ -62,10 +72,10 @@ def test_place_limit_and_group(store: Store, platforms: PlatformSet) -> None:
 
 
 def test_admit_is_check(store: Store, platforms: PlatformSet) -> None:
-    from vmplatform.manifest import check_manifest
+    from vmplatform.resolution.manifest import check_manifest
 
     ingest(store, [str(HOSTS)])
-    for name, m in _manifests().items():
+    for m in _manifests().values():
         for f in sorted(HOSTS.glob("*.json")):
             r = report_loads(f.read_text())
             assert admit(store, platforms, m, r.name).to_json() == check_manifest(m, r, platforms).to_json()

@@ -13,14 +13,14 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vmplatform.features import default_catalog
 from vmplatform.fleet.ingest import ingest_docs
 from vmplatform.fleet.questions import Fleet, Placer, domains_of, fleet_merge, fleet_platforms
 from vmplatform.fleet.store import Store
 from vmplatform.fleet.synth import generate, load_seeds
-from vmplatform.manifest import loads as manifest_loads
-from vmplatform.platforms import load_platforms
-from vmplatform.report import loads as report_loads
+from vmplatform.model.features import default_catalog
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import loads as report_loads
+from vmplatform.resolution.manifest import loads as manifest_loads
 
 from . import oracle
 from .conftest import HOSTS, MANIFESTS, fresh_pg
@@ -55,10 +55,10 @@ def test_sqlite_and_postgresql_agree_with_the_oracle(seed: int, n: int, tmp_path
     docs = list(generate(SEEDS, n, default_catalog(), seed=seed, prefix=f"h{seed % 97}"))
     rng = random.Random(seed)
     again = [(name, text) for name, text in rng.sample(docs, k=len(docs) // 3)]
-    for i, (name, text) in enumerate(again):          # a later report for some hosts, with other features
+    for i, (name, _text) in enumerate(again):          # a later report for some hosts, with other features
         obj = json.loads(docs[rng.randrange(len(docs))][1])
         obj["host"]["hostname"] = name
-        obj["probed-at"] = "2027-01-01T00:00:%02d+00:00" % (i % 60)
+        obj["probed-at"] = f"2027-01-01T00:00:{i % 60:02d}+00:00"
         again[i] = (name, json.dumps(obj))
     stream = docs + again
     rng.shuffle(stream)                                # arrival order is not probe order

@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, db: str, port: int, proc: "subprocess.Popen[bytes]") -> None:
+    def __init__(self, db: str, port: int, proc: subprocess.Popen[bytes]) -> None:
         self.db, self.port, self.proc = db, port, proc
         self.url = f"http://127.0.0.1:{port}"
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from vmplatform.baseline import baseline
 from vmplatform.fleet.ingest import ingest
-from vmplatform.merge import load_reports
-from vmplatform.platforms import load_platforms
 from vmplatform.fleet.store import Store, StoreError
-from vmplatform.report import from_json_obj
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import from_json_obj
+from vmplatform.resolution.baseline import baseline
+from vmplatform.resolution.merge import load_reports
 
 from .conftest import HOSTS, MANIFESTS
 
@@ -132,9 +132,9 @@ def test_cli_db_errors_are_clear(tmp_path: Path) -> None:
 
 def test_parallel_ingest_keeps_order_and_refusals(store: Store) -> None:
     """Large ingests parse in worker processes; the result is the same as in one process."""
-    from vmplatform.features import default_catalog
     from vmplatform.fleet.ingest import ingest_docs
     from vmplatform.fleet.synth import generate, load_seeds
+    from vmplatform.model.features import default_catalog
 
     docs: list[tuple[str, object]] = list(generate(load_seeds([HOSTS]), 1200, default_catalog(), seed=5))
     docs[700] = ("broken.json", '{"schema": "vmplatform/host-report/1"}')

@@ -138,21 +138,21 @@ def _mutate_argv(rng: random.Random, text: str, others: list[str]) -> str:
 
 @cache
 def _platforms() -> Any:
-    from vmplatform.platforms import load_platforms
+    from vmplatform.model.platforms import load_platforms
 
     return load_platforms(env={}, system=None)
 
 
 @cache
 def _machines() -> Any:
-    from vmplatform.machines import default_machine_catalog
+    from vmplatform.model.machines import default_machine_catalog
 
     return default_machine_catalog()
 
 
 @cache
 def _host() -> Any:
-    from vmplatform.report import loads
+    from vmplatform.model.report import loads
 
     path = DATA / "hosts" / "debian13-6.12.json"
     return loads(path.read_text(), str(path))
@@ -164,20 +164,20 @@ def _scratch() -> Path:
 
 
 def _host_report(text: str) -> None:
-    from vmplatform.report import loads
+    from vmplatform.model.report import loads
 
     loads(text, "fuzzed-report.json")
 
 
 def _manifest(text: str) -> None:
-    from vmplatform.manifest import check_manifest, loads
+    from vmplatform.resolution.manifest import check_manifest, loads
 
     manifest = loads(text, "fuzzed-manifest.json")
     check_manifest(manifest, _host(), _platforms(), _machines())
 
 
 def _platform_file(text: str) -> None:
-    from vmplatform.platforms import load_platform_file
+    from vmplatform.model.platforms import load_platform_file
 
     path = _scratch() / "fuzzed-platform.toml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
@@ -192,13 +192,13 @@ def _domain_xml(text: str) -> None:
 
 
 def _qemu_argv(text: str) -> None:
-    from vmplatform.frontend import rewrite
+    from vmplatform.qemu.frontend import rewrite
 
     rewrite(json.loads(text), mc=_machines(), platforms=_platforms(), report=_host())
 
 
 def _readconfig(text: str) -> None:
-    from vmplatform.frontend import rewrite
+    from vmplatform.qemu.frontend import rewrite
 
     path = _scratch() / "fuzzed.cfg"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")

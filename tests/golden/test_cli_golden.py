@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from vmplatform._toml import DATA_DIR
+from vmplatform.model._toml import DATA_DIR
 
 HERE = Path(__file__).parent
 CASES_DIR = HERE / "cases"
@@ -156,7 +156,8 @@ CASES: dict[str, list[str]] = {
 # Manifests, verdicts, merge, compare, baseline, libvirt. Manifests: tests/data/manifests (make_manifests.py).
 MANIFESTS, DOMAINS = HOSTS.parent / "manifests", HOSTS.parent / "domains"
 # Verdicts of every corpus manifest on every corpus host: a hand-checked table, tests/oracles/verdict_matrix.toml.
-CASES["check-json-ubuntu2404-vm-on-el9"] = ["check", "--json", "--manifest", str(MANIFESTS / "ubuntu2404-6.8-default.json"), "--host", H("el9-5.14")]
+CASES["check-json-ubuntu2404-vm-on-el9"] = ["check", "--json", "--manifest",
+                                            str(MANIFESTS / "ubuntu2404-6.8-default.json"), "--host", H("el9-5.14")]
 CASES["merge-el9-ubuntu2404"] = ["merge", H("el9-5.14"), H("ubuntu2404-6.8")]
 CASES["merge-corpus-dir-named"] = ["merge", "--name", "fleet-2026", str(HOSTS)]
 CASES["compare-el9-ubuntu2404"] = ["compare", H("el9-5.14"), H("ubuntu2404-6.8")]
@@ -164,12 +165,17 @@ CASES["compare-ci-vm-debian13"] = ["compare", H("vm-debian12-6.18-pvm"), H("debi
 CASES["compare-json-debian12-debian13"] = ["compare", "--json", H("debian12-6.1"), H("debian13-6.12")]
 CASES["baseline-corpus"] = ["baseline", str(HOSTS)]
 CASES["baseline-json-el9-ubuntu2404"] = ["baseline", "--json", H("el9-5.14"), H("ubuntu2404-6.8")]
-CASES["analyze-scope-hosts-el9-ubuntu2404"] = ["analyze", "--host", H("ubuntu2404-6.8"), "--scope", "hosts", "--hosts", H("el9-5.14"), H("ubuntu2404-6.8"), "--", *Q35_NET]
-CASES["analyze-scope-anywhere-corpus-dir"] = ["analyze", "--host", H("debian13-6.12"), "--scope", "anywhere", "--hosts", str(HOSTS), "--", *Q35_NET]
+CASES["analyze-scope-hosts-el9-ubuntu2404"] = ["analyze", "--host", H("ubuntu2404-6.8"), "--scope", "hosts",
+                                               "--hosts", H("el9-5.14"), H("ubuntu2404-6.8"), "--", *Q35_NET]
+CASES["analyze-scope-anywhere-corpus-dir"] = ["analyze", "--host", H("debian13-6.12"), "--scope", "anywhere",
+                                              "--hosts", str(HOSTS), "--", *Q35_NET]
 NET_DEFAULT = str(HOSTS.parent / "networks" / "default.xml")
-CASES["analyze-domain-xml-web1"] = ["analyze", "--host", H("ubuntu2404-6.8"), "--network-xml", NET_DEFAULT, "--domain-xml", str(DOMAINS / "web1-kvm.xml")]
-CASES["libvirt-pin-web1"] = ["libvirt", "pin", "--host", H("ubuntu2404-6.8"), "--network-xml", NET_DEFAULT, "--domain-xml", str(DOMAINS / "web1-kvm.xml")]
-CASES["libvirt-pin-tiny-linux-6.1"] = ["libvirt", "pin", "--host", H("ubuntu2404-6.8"), "--platform", "linux-6.1", "--domain-xml", str(DOMAINS / "tiny-tcg.xml")]
+CASES["analyze-domain-xml-web1"] = ["analyze", "--host", H("ubuntu2404-6.8"), "--network-xml", NET_DEFAULT,
+                                    "--domain-xml", str(DOMAINS / "web1-kvm.xml")]
+CASES["libvirt-pin-web1"] = ["libvirt", "pin", "--host", H("ubuntu2404-6.8"), "--network-xml", NET_DEFAULT,
+                             "--domain-xml", str(DOMAINS / "web1-kvm.xml")]
+CASES["libvirt-pin-tiny-linux-6.1"] = ["libvirt", "pin", "--host", H("ubuntu2404-6.8"), "--platform", "linux-6.1",
+                                       "--domain-xml", str(DOMAINS / "tiny-tcg.xml")]
 
 
 def _normalise(text: str) -> str:

@@ -23,10 +23,9 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="the fleet extra (SQLAlchemy) is not installed")
 
+from tests.fleet.conftest import HOSTS, db_url, pg_url, sqlite_url  # noqa: E402,F401 (fixtures)
 from vmplatform.fleet.ingest import ingest  # noqa: E402
 from vmplatform.fleet.store import Store  # noqa: E402
-
-from tests.fleet.conftest import HOSTS, db_url, pg_url, sqlite_url  # noqa: E402,F401 (fixtures)
 
 WRITERS = 8
 PER_WRITER = 40

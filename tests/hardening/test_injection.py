@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from vmplatform.frontend import rewrite
 from vmplatform.libvirt.network import Networks, read_network, valid_name
-from vmplatform.machines import default_machine_catalog
-from vmplatform.platforms import load_platforms
-from vmplatform.report import loads
+from vmplatform.model.machines import default_machine_catalog
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import loads
+from vmplatform.qemu.frontend import rewrite
 
 DATA = Path(__file__).parents[1] / "data"
 HOST = DATA / "hosts" / "debian13-6.12.json"
@@ -113,7 +113,7 @@ def test_the_hook_writes_nothing(tmp_path: Path) -> None:
 
     skip_unless(missing_root, missing_tun)
     from vmplatform.libvirt.metadata import with_manifest
-    from vmplatform.manifest import loads as load_manifest
+    from vmplatform.resolution.manifest import loads as load_manifest
 
     manifest = load_manifest((DATA / "manifests/debian13-6.12-default.json").read_text())
     xml = with_manifest((DATA / "domains/tiny-tcg.xml").read_text(), manifest, "tiny-tcg.xml")

@@ -22,7 +22,7 @@ Through the front-end instead of plain QEMU (the PID stays QEMU's: it execs)::
 
 Modules: paths (where things are), initramfs (cpio builder + init script),
 shim/shim.c (LD_PRELOAD "Linux < 6.2" TAP), qmp (sync QMPClient facade),
-virtio (masks and the guest's sysfs bits, on top of vmplatform.virtio_bits),
+virtio (masks and the guest's sysfs bits, on top of vmplatform.model.virtio_bits),
 guest (one QEMU, plain or via ``vmplatform qemu``), migration, cli (run
 ``vmplatform`` as a process, e.g. ``probe --json`` under the shim),
 requirements (skip reasons).

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from vmplatform.report import HostReport, loads
+from vmplatform.model.report import HostReport, loads
 
 from .shim import preload_env
 

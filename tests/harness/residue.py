@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
 PROBE_TAP_PREFIX = "vmpprobe"  # probe/linux.py names its TAP so
 
 
@@ -31,7 +30,7 @@ class Snapshot:
     net_namespaces: frozenset[int]
 
     @classmethod
-    def take(cls, dirs: tuple[Path, ...]) -> "Snapshot":
+    def take(cls, dirs: tuple[Path, ...]) -> Snapshot:
         files = set()
         for d in dirs:
             if d.is_dir():
@@ -42,7 +41,7 @@ class Snapshot:
             bound = frozenset()
         return cls(frozenset(os.listdir("/sys/class/net")), frozenset(files), bound, _net_namespaces())
 
-    def left_since(self, before: "Snapshot") -> list[str]:
+    def left_since(self, before: Snapshot) -> list[str]:
         out = [f"interface {n}" for n in sorted(self.links - before.links)]
         out += [f"file {f}" for f in sorted(self.files - before.files)]
         out += [f"bound netns {n}" for n in sorted(self.netns_bound - before.netns_bound)]

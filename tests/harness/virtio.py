@@ -3,7 +3,7 @@
 The bit table and the decoding of ``x-query-virtio-status`` (including the
 repair of QEMU 10.0.2's GUEST_USO6 mislabel, and an error for any label it
 does not know rather than a silently dropped bit) are the product's, in
-:mod:`vmplatform.virtio_bits`; the harness only adds what is specific to the
+:mod:`vmplatform.model.virtio_bits`; the harness only adds what is specific to the
 tests: integer masks, the guest's sysfs bit string, and a small status record.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vmplatform import virtio_bits
-from vmplatform.virtio_bits import VIRTIO_NET_BITS, bits_to_mask, mask_to_bits
+from vmplatform.model import virtio_bits
+from vmplatform.model.virtio_bits import VIRTIO_NET_BITS, bits_to_mask, mask_to_bits
 
 GUEST_USO4 = VIRTIO_NET_BITS["VIRTIO_NET_F_GUEST_USO4"]
 GUEST_USO6 = VIRTIO_NET_BITS["VIRTIO_NET_F_GUEST_USO6"]

@@ -21,9 +21,9 @@ from tests.harness.realkernels.apt import AptError
 from tests.harness.realkernels.boot import BOOT_TIMEOUT_S, BootResult, boot
 from tests.harness.realkernels.kernel import KernelUnavailable, PreparedKernel, prepare_all
 from tests.harness.realkernels.matrix import DATA_DIR, ci_entries, load_record
-from vmplatform.platforms import load_platforms
-from vmplatform.report import from_json_obj
-from vmplatform.support import evaluate
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import from_json_obj
+from vmplatform.resolution.support import evaluate
 
 pytestmark = [pytest.mark.kernels, pytest.mark.qemu]
 CI = [e.spec for e in ci_entries()]

@@ -10,15 +10,16 @@ lacks fails, whatever the definitions say.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 
 from tests.harness.realkernels.matrix import DATA_DIR, KernelRecord, load_records
-from vmplatform.features import Accel, Catalog, Category, default_catalog
-from vmplatform.platforms import Platform, PlatformSet, load_platforms
-from vmplatform.report import FeatureStatus
-from vmplatform.support import evaluate
+from vmplatform.model.features import Accel, Catalog, Category, default_catalog
+from vmplatform.model.platforms import Platform, PlatformSet, load_platforms
+from vmplatform.model.report import FeatureStatus
+from vmplatform.resolution.support import evaluate
 
 RECORDS = load_records(DATA_DIR)
 IDS = [r.abi for r in RECORDS]
@@ -115,7 +116,8 @@ def test_debian_platform_is_supported_on_its_own_kernel(rec: KernelRecord, platf
     if own is None:
         pytest.skip(f"no Debian platform for {rec.suite}")
     ps = evaluate(rec.report, platforms).get(own.name)
-    assert ps.supported and not ps.unavailable, f"{own.name} on {rec.abi} {rec.package_version} lacks {[u.feature for u in ps.unavailable]}"
+    lacking = [u.feature for u in ps.unavailable]
+    assert ps.supported and not ps.unavailable, f"{own.name} on {rec.abi} {rec.package_version} lacks {lacking}"
 
 
 def test_each_debian_release_platform_has_its_kernel_booted(platforms: PlatformSet) -> None:
@@ -167,7 +169,7 @@ def test_unprivileged_probe_never_contradicts_root(rec: KernelRecord) -> None:
 
 def test_feature_answers_never_regress_across_releases() -> None:
     """A kernel feature a release has, every later release booted has too."""
-    for older, newer in zip(RECORDS, RECORDS[1:]):
+    for older, newer in itertools.pairwise(RECORDS):
         lost = older.report.supported() - newer.report.supported()
         assert not lost, f"{newer.abi} lacks {sorted(lost)} which {older.abi} has"
 
@@ -183,7 +185,7 @@ def test_real_host_reports_are_checked_in() -> None:
 @pytest.mark.parametrize("root_path", REAL_HOSTS, ids=lambda p: p.stem)
 def test_a_real_hosts_probe_as_nobody_never_contradicts_root(root_path: Path) -> None:
     """The checked-in probes of a real host (scripts/real-kernels --this-host): root, and nobody."""
-    from vmplatform.report import loads
+    from vmplatform.model.report import loads
 
     root = loads(root_path.read_text(encoding="utf-8"), str(root_path))
     nobody_path = root_path.with_name(root_path.name.replace("-root.json", "-unprivileged.json"))

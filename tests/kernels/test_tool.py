@@ -9,7 +9,14 @@ import pytest
 from tests.harness import paths
 from tests.harness.realkernels.apt import DebianSource, parse_sources
 from tests.harness.realkernels.boot import parse_results
-from tests.harness.realkernels.kernel import devname_line, extract_vmlinux, has_pvh_entry, load_order, modinfo, read_module
+from tests.harness.realkernels.kernel import (
+    devname_line,
+    extract_vmlinux,
+    has_pvh_entry,
+    load_order,
+    modinfo,
+    read_module,
+)
 from tests.harness.realkernels.matrix import MATRIX, find_spec
 
 
@@ -27,7 +34,8 @@ def test_sources_deb822_takes_the_release_entry_not_security() -> None:
 
 def test_sources_one_line_form_and_disabled_stanzas() -> None:
     disabled = "Enabled: no\nTypes: deb\nURIs: http://old.example/debian\nSuites: bookworm\n"
-    line = "# deb http://commented.example/debian bookworm main\ndeb [signed-by=/k.gpg] http://m.example/debian bookworm main\n"
+    line = ("# deb http://commented.example/debian bookworm main\n"
+            "deb [signed-by=/k.gpg] http://m.example/debian bookworm main\n")
     got = parse_sources([("a.sources", disabled), ("sources.list", line)], "bookworm")
     assert got == DebianSource(("http://m.example/debian",), "/k.gpg")
     assert parse_sources([("sources.list", line)], "trixie") is None

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import pytest
 
-from vmplatform.features import default_catalog
-from vmplatform.platforms import load_platforms
+from vmplatform.model.features import default_catalog
+from vmplatform.model.platforms import load_platforms
 from vmplatform.probe.fake import FakeHost
-from vmplatform.support import evaluate, host_vendor
+from vmplatform.resolution.support import evaluate, host_vendor
 
 CATALOG = default_catalog()
 PLATFORMS = load_platforms(env={}, system=None)

@@ -27,12 +27,12 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.harness import paths
-from vmplatform.analysis import analyze
-from vmplatform.machines import MachineCatalog, from_json_obj, packaged_catalogs
-from vmplatform.manifest import Manifest, Scope, check_manifest, machine_type_changes
-from vmplatform.platforms import load_platforms
-from vmplatform.report import loads
-from vmplatform.verdict import Result
+from vmplatform.model.machines import MachineCatalog, from_json_obj, packaged_catalogs
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import loads
+from vmplatform.qemu.analysis import analyze
+from vmplatform.resolution.manifest import Manifest, check_manifest, machine_type_changes
+from vmplatform.resolution.verdict import Result
 
 PLATFORMS = load_platforms(env={}, system=None)
 SHIPPED = next(p for p in packaged_catalogs() if p.name == "qemu-10.0.2-x86_64.json")

@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import run_cli
-from vmplatform.features import default_catalog
-from vmplatform.merge import common_features, merged_platform
-from vmplatform.platforms import load_platforms
+from vmplatform.model.features import default_catalog
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import FeatureStatus, HostReport, loads
 from vmplatform.probe.fake import FakeHost
-from vmplatform.report import FeatureStatus, HostReport, loads
+from vmplatform.resolution.merge import common_features, merged_platform
 
 CATALOG = default_catalog()
 PLATFORMS = load_platforms(env={}, system=None)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import pytest
 
-from vmplatform.platforms import load_platforms
+from vmplatform.model.platforms import load_platforms
 
 PLATFORMS = load_platforms(env={}, system=None)
 MEASURED = ("tap-uso", "tap-udp-tunnel-gso", "vhost-net-ring-reset", "vhost-net-in-order", "vhost-vsock-seqpacket")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.oracles.test_platform_contents import MEASURED, REAL
-from vmplatform.merge import common_features
-from vmplatform.platforms import load_platforms
-from vmplatform.report import FeatureStatus, HostReport, loads
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import FeatureStatus, HostReport, loads
+from vmplatform.resolution.merge import common_features
 
 KERNELS = Path(__file__).parent.parent / "data" / "kernels"
 PLATFORMS = load_platforms(env={}, system=None)
@@ -41,7 +41,8 @@ def test_real_kernel_report_agrees_with_the_reference_measurement(abi: str) -> N
         pytest.skip(f"the reference measured no {release(abi)} kernel")
     r = report(abi)
     got = {f: r.status(f) for f in MEASURED}
-    want = {f: FeatureStatus.SUPPORTED if has else FeatureStatus.UNSUPPORTED for f, has in zip(MEASURED, row)}
+    want = {f: FeatureStatus.SUPPORTED if has else FeatureStatus.UNSUPPORTED for f, has in zip(MEASURED, row,
+                                                                                               strict=True)}
     assert got == want
 
 

@@ -25,11 +25,11 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
-from vmplatform.features import default_catalog
-from vmplatform.platforms import load_platforms
+from vmplatform.model.features import default_catalog
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import FeatureStatus, HostReport, loads
 from vmplatform.probe.fake import FakeHost
-from vmplatform.report import FeatureStatus, HostReport, loads
-from vmplatform.verdict import Result, judge
+from vmplatform.resolution.verdict import Result, judge
 
 CATALOG = default_catalog()
 PLATFORMS = load_platforms(env={}, system=None)

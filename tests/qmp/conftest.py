@@ -7,11 +7,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.harness.requirements import missing_qemu, missing_qmp_library, missing_root, missing_tun, skip_unless
-from vmplatform.features import default_catalog
-from vmplatform.platforms import load_platforms
+from vmplatform.model.features import default_catalog
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import HostReport
 from vmplatform.qmp.local import LocalCommands
-from vmplatform.report import HostReport
-from vmplatform.support import evaluate
+from vmplatform.resolution.support import evaluate
 
 from ._support import Qemu
 

@@ -172,9 +172,9 @@ def test_missing_arguments_are_usage_errors() -> None:
 
 def _report(tmp_path: Path) -> Path:
     """A host report from the test corpus, so these tests need no probe."""
-    from vmplatform.features import default_catalog
+    from vmplatform.model.features import default_catalog
+    from vmplatform.model.report import dumps
     from vmplatform.probe.fake import FakeHost
-    from vmplatform.report import dumps
 
     path = tmp_path / "host.json"
     path.write_text(dumps(FakeHost.with_features(["tap-vnet-hdr", "tap-ufo", "tap-uso"]).run(default_catalog())))

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from vmplatform.features import default_catalog
-from vmplatform.platforms import load_platforms
+from vmplatform.model.features import default_catalog
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import FeatureStatus, HostReport
+from vmplatform.model.virtio_bits import bits_to_mask, decode_status_features
 from vmplatform.qmp.endpoint import Endpoint, Runstate
 from vmplatform.qmp.local import LocalCommands
-from vmplatform.report import FeatureStatus, HostReport
-from vmplatform.support import evaluate
-from vmplatform.virtio_bits import bits_to_mask, decode_status_features
+from vmplatform.resolution.support import evaluate
 
 from ._support import NET0, Qemu, RawClient, endpoint, qmp_client, run
 from .conftest import PLATFORM
@@ -176,7 +176,7 @@ def test_two_clients_many_commands_in_flight(qemu: Qemu, local: LocalCommands) -
     async def hammer(client: Any, n: int) -> None:
         commands = ["query-status", "query-platforms", "query-version", "query-name"] * n
         replies = await asyncio.gather(*(client.execute(c) for c in commands))
-        for command, reply in zip(commands, replies):
+        for command, reply in zip(commands, replies, strict=True):
             if command == "query-status":
                 assert reply["status"] in ("prelaunch", "running", "paused")
             elif command == "query-platforms":

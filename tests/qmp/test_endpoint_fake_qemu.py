@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from vmplatform.features import default_catalog
-from vmplatform.platforms import load_platforms
+from vmplatform.model.features import default_catalog
+from vmplatform.model.platforms import load_platforms
 from vmplatform.probe.fake import FakeHost
 from vmplatform.qmp.endpoint import Endpoint, Runstate, UpstreamError
 from vmplatform.qmp.local import LocalCommands
-from vmplatform.support import evaluate
+from vmplatform.resolution.support import evaluate
 
 from ._support import RawClient, run
 
@@ -138,7 +138,8 @@ def test_qemu_leaving_mid_command_closes_clients_and_stops(tmp_path: Path, local
             assert ep.runstate is Runstate.STOPPED
             rest = await asyncio.wait_for(raw.reader.read(), 10)
             gone = {"class": "GenericError",
-                    "desc": "QEMU closed its QMP connection before answering: QEMU has exited or its monitor was closed"}
+                    "desc": "QEMU closed its QMP connection before answering: "
+                            "QEMU has exited or its monitor was closed"}
             # What was owed, then EOF: the event, and an error for each unanswered command.
             assert [json.loads(line) for line in rest.splitlines()] == [
                 {"timestamp": {"seconds": 1, "microseconds": 0}, "event": "SHUTDOWN",

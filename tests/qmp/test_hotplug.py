@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
-from vmplatform.features import default_catalog
-from vmplatform.machines import default_machine_catalog
-from vmplatform.platform_record import record_args
-from vmplatform.platforms import load_platforms
+from vmplatform.model.features import default_catalog
+from vmplatform.model.machines import default_machine_catalog
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import FeatureStatus, HostReport
+from vmplatform.model.virtio_bits import decode_status_features
+from vmplatform.qemu.platform_record import record_args
 from vmplatform.qmp.endpoint import Endpoint
 from vmplatform.qmp.hotplug import HotplugGuard
 from vmplatform.qmp.local import LocalCommands
-from vmplatform.report import FeatureStatus, HostReport
-from vmplatform.support import evaluate
-from vmplatform.virtio_bits import decode_status_features
+from vmplatform.resolution.support import evaluate
 
 from ._support import Qemu, RawClient, qmp_client, run, vmplatform
 from .conftest import skip_qemu
@@ -80,7 +80,8 @@ def test_hotplugged_nic_gets_the_recorded_platforms_pins(host_report: HostReport
                 assert await _plug(via, "h2", {"driver": "virtio-net", "id": "hn2", "bus": "rp2"}) == {}
                 # Past the endpoint: QEMU's own monitor, nothing pinned.
                 await _plug(direct, "h3", {"driver": "virtio-net-pci", "id": "hn3", "bus": "rp3"})
-                props = {d: await direct.execute("qom-get", {"path": f"/machine/peripheral/{d}", "property": "host_uso"})
+                props = {d: await direct.execute("qom-get", {"path": f"/machine/peripheral/{d}",
+                                                             "property": "host_uso"})
                          for d in ("hn1", "hn2", "hn3")}
                 types = [await direct.execute("qom-get", {"path": f"/machine/peripheral/{d}", "property": "type"})
                          for d in ("hn1", "hn2")]
@@ -227,7 +228,7 @@ def test_under_the_no_uso_shim(platform: str) -> None:
 
 def test_guard_leaves_a_driverless_device_add_to_qemu() -> None:
     """No QEMU: without a driver there is nothing to pin, and QEMU words the error."""
-    from vmplatform.report import loads
+    from vmplatform.model.report import loads
 
     report = loads((HOSTS / "debian13-6.12.json").read_text(), "debian13")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from vmplatform.platform_record import record_args
+from vmplatform.qemu.platform_record import record_args
 
 from ._support import QEMU_ARGS, Qemu, front_end, qmp_client, run, vmplatform
 from .conftest import skip_qemu

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from vmplatform.platform_record import OBJECT_PATH, record_args
-from vmplatform.platforms import load_platforms
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import FeatureStatus, HostReport
+from vmplatform.qemu.platform_record import OBJECT_PATH, record_args
 from vmplatform.qmp.local import LocalCommands
-from vmplatform.report import FeatureStatus, HostReport
-from vmplatform.support import evaluate
+from vmplatform.resolution.support import evaluate
 
 from ._support import QEMU_ARGS, Qemu, endpoint, front_end, qmp_client, run, vmplatform
 from .conftest import skip_qemu
@@ -179,8 +179,8 @@ def test_argv_recording_another_platform_is_refused() -> None:
 def test_query_platforms_answers_for_the_vms_accelerator(host_report: HostReport) -> None:
     """A TCG VM: KVM-only features (KVM SMM) cannot make a platform unsupported for it."""
     skip_qemu()
-    from vmplatform.features import Accel
-    from vmplatform.views import query_platforms_json
+    from vmplatform.model.features import Accel
+    from vmplatform.resolution.views import query_platforms_json
 
     platforms = load_platforms()
     local = LocalCommands(evaluate(host_report, platforms, Accel.KVM), platforms.catalog, None,
@@ -229,7 +229,7 @@ def test_endpoint_platform_contradicting_the_record_is_refused(host_report: Host
     (["-name", "-object"], None),
 ])
 def test_recorded_in_argv(argv: list[str], recorded: str | None) -> None:
-    from vmplatform.platform_record import recorded_in_argv
+    from vmplatform.qemu.platform_record import recorded_in_argv
 
     assert recorded_in_argv(argv) == recorded
 

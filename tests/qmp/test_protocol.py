@@ -9,8 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmplatform.qmp.protocol import (Command, InputError, JsonSplitter, ParseError, check_command, error_reply,
-                                     return_reply, split_reply_id, without_id)
+from vmplatform.qmp.protocol import (
+    Command,
+    InputError,
+    JsonSplitter,
+    ParseError,
+    check_command,
+    error_reply,
+    return_reply,
+    split_reply_id,
+    without_id,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),

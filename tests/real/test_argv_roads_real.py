@@ -21,14 +21,20 @@ from typing import Any
 import pytest
 
 from tests.harness.cli import run_vmplatform
-from tests.harness.requirements import (missing_gcc, missing_qemu, missing_qmp_library, missing_root, missing_tun,
-                                        skip_unless)
+from tests.harness.requirements import (
+    missing_gcc,
+    missing_qemu,
+    missing_qmp_library,
+    missing_root,
+    missing_tun,
+    skip_unless,
+)
 from tests.harness.shim import build_uso_shim, preload_env
 from tests.harness.virtio import USO_BITS
-from vmplatform.features import default_catalog
-from vmplatform.machines import default_machine_catalog
-from vmplatform.qemu_proc import QemuProcess, find_qemu
-from vmplatform.virtio_bits import VIRTIO_NET_BITS, decode_status_features
+from vmplatform.model.features import default_catalog
+from vmplatform.model.machines import default_machine_catalog
+from vmplatform.model.virtio_bits import VIRTIO_NET_BITS, decode_status_features
+from vmplatform.qemu.proc import QemuProcess, find_qemu
 
 CSUM = VIRTIO_NET_BITS["VIRTIO_NET_F_CSUM"]
 HOSTS = Path(__file__).parent.parent / "data" / "hosts"

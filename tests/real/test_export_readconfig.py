@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.harness.requirements import missing_qemu, missing_qmp_library, missing_root, missing_tun, skip_unless
-from vmplatform.qemu_proc import QemuProcess, find_qemu
+from vmplatform.qemu.proc import QemuProcess, find_qemu
 
 PROPS = ("host_uso", "guest_uso4", "guest_uso6", "csum", "host_ufo", "guest_tso4")
 

@@ -22,10 +22,10 @@ from typing import Any
 from tests.harness.cli import run_vmplatform
 from tests.harness.requirements import missing_qemu, missing_qmp_library, missing_root, missing_tun, skip_unless
 from tests.harness.virtio import USO_BITS
-from vmplatform.features import default_catalog
-from vmplatform.machines import default_machine_catalog
-from vmplatform.qemu_proc import QemuProcess, find_qemu
-from vmplatform.virtio_bits import VIRTIO_NET_BITS, decode_status_features
+from vmplatform.model.features import default_catalog
+from vmplatform.model.machines import default_machine_catalog
+from vmplatform.model.virtio_bits import VIRTIO_NET_BITS, decode_status_features
+from vmplatform.qemu.proc import QemuProcess, find_qemu
 
 NICS = {"net0": "tap", "net1": "user"}  # device id -> backend
 USO_PROPS = ("host_uso", "guest_uso4", "guest_uso6")

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from tests.harness.requirements import missing_qemu, missing_qmp_library, skip_unless
-from vmplatform.qemu_proc import QemuProcess, find_qemu
+from vmplatform.qemu.proc import QemuProcess, find_qemu
 
 MiB = 1024 * 1024
 

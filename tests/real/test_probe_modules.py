@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.harness.requirements import missing_root, skip_unless
-from vmplatform.features import default_catalog
+from vmplatform.model.features import default_catalog
+from vmplatform.model.report import FeatureStatus
 from vmplatform.probe import linux, modules
-from vmplatform.report import FeatureStatus
 
-DEVNAME = "fuse fuse c10:229\nvhost_vsock vhost-vsock c10:241\nvhost_net vhost-net c10:238\nbtrfs btrfs-control c10:234\n"
+DEVNAME = ("fuse fuse c10:229\nvhost_vsock vhost-vsock c10:241\n"
+           "vhost_net vhost-net c10:238\nbtrfs btrfs-control c10:234\n")
 
 
 def _index(tmp_path: Path, text: str) -> tuple[Path, ...]:
@@ -36,7 +37,8 @@ def test_devname_lines_name_the_module_and_its_char_major(tmp_path: Path) -> Non
     assert modules.devname("vhost-vsock", "1.0.0-other", dirs) is None
 
 
-def _probe_with(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, devname_text: str | None) -> dict[str, tuple[str, str]]:
+def _probe_with(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, devname_text: str | None) -> dict[str, tuple[str,
+                                                                                                              str]]:
     """Probe vhost-vsock and its SEQPACKET bit against a device path that does not exist."""
     release = os.uname().release
     base = tmp_path / "mods"

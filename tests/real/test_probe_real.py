@@ -12,9 +12,9 @@ import textwrap
 import pytest
 
 from tests.harness.requirements import missing_root, missing_tun, skip_unless
-from vmplatform.features import default_catalog
+from vmplatform.model.features import default_catalog
+from vmplatform.model.report import FeatureStatus, dumps, loads
 from vmplatform.probe.linux import LinuxProbe
-from vmplatform.report import FeatureStatus, dumps, loads
 
 
 def _kernel() -> tuple[int, int]:
@@ -66,7 +66,7 @@ def test_killed_mid_probe_leaves_nothing() -> None:
     skip_unless(missing_root, missing_tun)
     code = textwrap.dedent("""
         import sys, time
-        from vmplatform.features import default_catalog
+        from vmplatform.model.features import default_catalog
         from vmplatform.probe.linux import LinuxProbe
         def hold(name):
             print(name, flush=True)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from tests.harness.qemu_offer import offered_bits, qemu_view, virtio_net_bits
 from tests.harness.requirements import missing_qemu, missing_qmp_library, missing_root, missing_tun, skip_unless
-from vmplatform.features import default_catalog
-from vmplatform.machines import default_machine_catalog
+from vmplatform.model.features import default_catalog
+from vmplatform.model.machines import default_machine_catalog
+from vmplatform.model.report import FeatureStatus
 from vmplatform.probe.linux import LinuxProbe
-from vmplatform.qemu_offer import offered_bits, qemu_view, virtio_net_bits
-from vmplatform.qemu_proc import find_qemu
-from vmplatform.report import FeatureStatus
+from vmplatform.qemu.proc import find_qemu
 
 
 def _defaults() -> dict[str, str]:

@@ -8,7 +8,6 @@ import from is refused. Help requests go straight to QEMU.
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 import subprocess
@@ -21,8 +20,8 @@ from tests.conftest import run_cli
 from tests.harness.cli import run_vmplatform
 from tests.harness.requirements import missing_qemu, missing_qmp_library, skip_unless
 from vmplatform.errors import QemuError
-from vmplatform.machines import DATA_DIR, from_json_obj
-from vmplatform.qemu_binary import catalog_path, find_qemu, machine_catalog_of
+from vmplatform.model.machines import DATA_DIR
+from vmplatform.qemu.binary import catalog_path, find_qemu, machine_catalog_of
 
 HOSTS = Path(__file__).parent.parent / "data" / "hosts"
 TUNNEL = ("host_tunnel", "host_tunnel_csum", "guest_tunnel", "guest_tunnel_csum")
@@ -50,7 +49,7 @@ def test_catalog_imported_from_the_binary_once_and_cached(tmp_path: Path, monkey
     def no_import(*_: Any) -> Any:
         raise AssertionError("imported again although cached")
 
-    monkeypatch.setattr("vmplatform.qemu_import.import_from_qemu", no_import)
+    monkeypatch.setattr("vmplatform.qemu.catalog_import.import_from_qemu", no_import)
     again = machine_catalog_of(binary)
     assert again.qemu_version == mc.qemu_version and set(again.machines) == set(mc.machines)
 

@@ -11,15 +11,21 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.harness.requirements import (missing_gcc, missing_qemu, missing_qmp_library, missing_root, missing_tun,
-                                        skip_unless)
+from tests.harness.requirements import (
+    missing_gcc,
+    missing_qemu,
+    missing_qmp_library,
+    missing_root,
+    missing_tun,
+    skip_unless,
+)
 from tests.harness.shim import build_uso_shim, preload_env
-from vmplatform import running
 from vmplatform.errors import QemuError
-from vmplatform.platforms import load_platforms
+from vmplatform.model.features import default_catalog
+from vmplatform.model.platforms import load_platforms
 from vmplatform.probe.fake import FakeHost
-from vmplatform.features import default_catalog
-from vmplatform.qemu_proc import QemuProcess, find_qemu
+from vmplatform.qemu import running
+from vmplatform.qemu.proc import QemuProcess, find_qemu
 
 ARGS = ["-machine", "pc-q35-10.0,accel=tcg", "-nodefaults", "-display", "none", "-S",
         "-netdev", "tap,id=n0,script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0,id=net0",

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.cli import probe_report
+from tests.harness.qemu_offer import offered_bits, qemu_view
 from tests.harness.requirements import (
     missing_gcc,
     missing_qemu,
@@ -25,11 +26,10 @@ from tests.harness.requirements import (
     skip_unless,
 )
 from tests.harness.shim import build_uso_shim, preload_env
-from vmplatform.features import default_catalog
-from vmplatform.machines import default_machine_catalog
-from vmplatform.qemu_offer import offered_bits, qemu_view
-from vmplatform.qemu_proc import find_qemu
-from vmplatform.report import FeatureStatus
+from vmplatform.model.features import default_catalog
+from vmplatform.model.machines import default_machine_catalog
+from vmplatform.model.report import FeatureStatus
+from vmplatform.qemu.proc import find_qemu
 
 
 def test_probe_equals_qemu_offer_under_uso_shim(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vmplatform import _toml
+from vmplatform.model import _toml
 
 SOURCES = _toml.packaged_sources()
 
@@ -23,7 +23,7 @@ def test_compiled_equals_source(source: Path) -> None:
     raw = source.read_bytes()
     compiled = _toml._read_compiled(source, raw)
     assert compiled is not None, (f"{source} has no current compiled form: run "
-                                  "'python -m vmplatform._toml' (scripts/setup-host and scripts/test do)")
+                                  "'python -m vmplatform.model._toml' (scripts/setup-host and scripts/test do)")
     source_data = tomllib.loads(raw.decode())
     assert compiled == source_data
     # Order too: tables keep the order of the file, and output follows it.

@@ -79,7 +79,7 @@ def warm() -> None:
 
 
 def _qemu() -> str:
-    from vmplatform.qemu_binary import find_qemu
+    from vmplatform.qemu.binary import find_qemu
 
     return find_qemu()
 
@@ -105,7 +105,7 @@ def test_probe_and_query_platforms(warm: None, name: str) -> None:
 ])
 def test_qemu_front_end_until_exec(warm: None, argv: list[str]) -> None:
     modules = imported("cli", ["qemu", "--qemu-binary", _qemu(), *argv])
-    assert "vmplatform.frontend" in modules, "the front-end did not run"
+    assert "vmplatform.qemu.frontend" in modules, "the front-end did not run"
     assert_none(modules, NEVER + NO_ARGPARSE + NO_XML, "vmplatform qemu (until exec)")
 
 
@@ -120,7 +120,7 @@ def test_hook_pass_through_loads_nothing_of_vmplatform_but_the_hook() -> None:
 
 def test_hook_on_a_guarded_operation(tmp_path: Path) -> None:
     from vmplatform.libvirt.metadata import with_manifest
-    from vmplatform.manifest import loads
+    from vmplatform.resolution.manifest import loads
 
     manifest = loads((DATA / "manifests/debian13-6.12-default.json").read_text())
     xml = with_manifest((DATA / "domains/tiny-tcg.xml").read_text(), manifest, "tiny-tcg.xml")

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from tests.golden.test_cli_golden import CASES
-from vmplatform.features import default_catalog
+from vmplatform.model.features import default_catalog
 
 REPO = Path(__file__).parent.parent.parent
 DOC = (REPO / "docs" / "host-defaults-audit.md").read_text()

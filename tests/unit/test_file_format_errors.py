@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from vmplatform import manifest, report
 from vmplatform.errors import DataFileError, FileFormatError, HostReportError
 from vmplatform.libvirt import _xml
 from vmplatform.libvirt._xml import DomainXmlError
-from vmplatform.manifest import ManifestError
+from vmplatform.model import report
+from vmplatform.resolution import manifest
+from vmplatform.resolution.manifest import ManifestError
 
 
 def test_a_manifest_field_error_names_source_place_and_problem() -> None:

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vmplatform.errors import HostReportError
-from vmplatform.features import Catalog
+from vmplatform.model.features import Catalog
+from vmplatform.model.report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport, dumps, loads
 from vmplatform.probe import FakeHost
-from vmplatform.report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport, dumps, loads
 
 IDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=20)
 TEXT = st.text(max_size=40)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from vmplatform.errors import DataFileError, UnknownNameError
-from vmplatform.features import Catalog
-from vmplatform.platforms import PlatformSet, load_platforms
+from vmplatform.model.features import Catalog
+from vmplatform.model.platforms import PlatformSet, load_platforms
 
 
 def _load(tmp_path: Path, text: str, catalog: Catalog) -> PlatformSet:

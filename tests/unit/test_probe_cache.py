@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from vmplatform.features import Catalog
+from vmplatform.model.features import Catalog
+from vmplatform.model.report import HostReport
 from vmplatform.probe.cache import cached_probe, fingerprint
 from vmplatform.probe.fake import FakeHost
-from vmplatform.report import HostReport
 
 
 @pytest.fixture()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from vmplatform.errors import UnknownNameError
-from vmplatform.features import Accel, Category, default_catalog
-from vmplatform.platforms import PlatformSet, load_platforms
+from vmplatform.model.features import Accel, Category, default_catalog
+from vmplatform.model.platforms import PlatformSet, load_platforms
+from vmplatform.model.releases import kernel_version, upstream_features
 from vmplatform.probe import FakeHost
-from vmplatform.releases import kernel_version, upstream_features
-from vmplatform.support import Lack, evaluate
+from vmplatform.resolution.support import Lack, evaluate
 
 CATALOG = default_catalog()
 PLATFORMS = load_platforms(env={}, system=None)

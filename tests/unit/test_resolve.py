@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vmplatform.errors import HostLacksFeatures, UsageError
-from vmplatform.features import Catalog, Category
-from vmplatform.machines import MachineCatalog, load_machine_catalog
-from vmplatform.platforms import PlatformSet
+from vmplatform.model.features import Catalog, Category
+from vmplatform.model.machines import MachineCatalog, load_machine_catalog
+from vmplatform.model.platforms import PlatformSet
+from vmplatform.model.vm import Backend, VmConfig
 from vmplatform.probe import FakeHost
-from vmplatform.resolve import (Backend, Layer, VmConfig, check_host, nic, parse_global, qemu_global_args,
-                                require_host, resolve)
+from vmplatform.resolution.resolve import Layer, check_host, nic, parse_global, qemu_global_args, require_host, resolve
 
 MACHINES = Path(__file__).parent.parent / "data" / "mini" / "machines.json"
 

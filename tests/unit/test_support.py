@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vmplatform.features import Catalog
-from vmplatform.platforms import PlatformSet, load_platforms
+from vmplatform.model.features import Catalog
+from vmplatform.model.platforms import PlatformSet, load_platforms
+from vmplatform.model.report import FeatureStatus
 from vmplatform.probe import FakeHost
-from vmplatform.report import FeatureStatus
-from vmplatform.support import evaluate
+from vmplatform.resolution.support import evaluate
 
 
 def test_host_with_uso_defaults_to_newest_maximal(mini_catalog: Catalog, mini_platforms: PlatformSet) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from vmplatform.errors import UsageError
-from vmplatform.machines import default_machine_catalog
-from vmplatform.qemu_argv import is_help_request, parse, read_config
-from vmplatform.resolve import Backend
-from vmplatform.vm import Accel, Machine, Origin, VmModel, device, netdev
+from vmplatform.model.machines import default_machine_catalog
+from vmplatform.model.vm import Accel, Backend, Machine, Origin, VmModel, device, netdev
+from vmplatform.qemu.argv import is_help_request, parse, read_config
 
 MC = default_machine_catalog()
 GOVERNED = {"virtio-net-device", "virtio-device", "virtio-iommu-pci", "vhost-vsock-device", "x86-machine"}

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..errors import InternalError, UsageError, VmplatformError
+from vmplatform.errors import InternalError, UsageError, VmplatformError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,8 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> "argparse.ArgumentParser":
-    from ._parser import build_parser as build
+def build_parser() -> argparse.ArgumentParser:
+    from vmplatform.cli._parser import build_parser as build
 
     return build(COMMANDS)
 
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 code: int = run_argv(args_list[1:])
                 if code >= 0:
                     return code
-            from ._parser import Parser
+            from vmplatform.cli._parser import Parser
 
             p = Parser(prog=f"vmplatform {name}", description=help_text)
             mod.add_arguments(p)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+
 TYPE_CHECKING = False  # importing typing costs CLI start-up time; only mypy needs it
 
 if TYPE_CHECKING:
     import argparse
     from typing import Any
 
-    from ..machines import MachineCatalog
-    from ..platforms import PlatformSet
-    from ..report import HostReport
+    from vmplatform.model.machines import MachineCatalog
+    from vmplatform.model.platforms import PlatformSet
+    from vmplatform.model.report import HostReport
 
 
 def add_platform_dir(p: argparse.ArgumentParser) -> None:
@@ -31,25 +32,25 @@ def add_host(p: argparse.ArgumentParser) -> None:
                    help="judge this host report ('-' for stdin) instead of probing this host")
 
 
-def platforms_from(ns: argparse.Namespace) -> "PlatformSet":
-    from ..platforms import load_platforms
+def platforms_from(ns: argparse.Namespace) -> PlatformSet:
+    from vmplatform.model.platforms import load_platforms
 
     return load_platforms(ns.platform_dir)
 
 
-def host_report(ns: argparse.Namespace) -> "HostReport":
-    from ..report import loads
+def host_report(ns: argparse.Namespace) -> HostReport:
+    from vmplatform.model.report import loads
 
     if ns.host is None:
-        from ..features import default_catalog
-        from ..probe.cache import cached_probe
-        from ..probe.linux import LinuxProbe
+        from vmplatform.model.features import default_catalog
+        from vmplatform.probe.cache import cached_probe
+        from vmplatform.probe.linux import LinuxProbe
 
         catalog = default_catalog()
         return cached_probe(catalog, lambda: LinuxProbe().run(catalog))
     if ns.host == "-":
         return loads(sys.stdin.read(), "<stdin>")
-    from ..errors import HostReportError
+    from vmplatform.errors import HostReportError
 
     try:
         text = Path(ns.host).read_text(encoding="utf-8")
@@ -62,9 +63,9 @@ def host_report(ns: argparse.Namespace) -> "HostReport":
     return loads(text, ns.host)
 
 
-def machine_catalog_from(ns: "argparse.Namespace") -> "MachineCatalog":
+def machine_catalog_from(ns: argparse.Namespace) -> MachineCatalog:
     """--machine-catalog FILE, else the packaged QEMU snapshot."""
-    from ..machines import default_machine_catalog, load_machine_catalog
+    from vmplatform.model.machines import default_machine_catalog, load_machine_catalog
 
     return load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else default_machine_catalog()
 

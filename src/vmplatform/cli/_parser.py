@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from ..errors import UsageError
+from vmplatform.errors import UsageError
 
 
 class Parser(argparse.ArgumentParser):
@@ -16,7 +16,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser(commands: dict[str, tuple[str, str]]) -> argparse.ArgumentParser:
-    from .. import __version__
+    from vmplatform import __version__
 
     parser = Parser(prog="vmplatform", description="Host-kernel-independent guest ABI for QEMU.")
     parser.add_argument("--version", action="version", version=f"vmplatform {__version__}")

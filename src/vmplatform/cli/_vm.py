@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from xml.dom import minidom
 
-    from ..frontend import Rewrite
-    from ..libvirt.domain import Domain
-    from ..libvirt.network import Networks
-    from ..manifest import Manifest
-    from ..platforms import PlatformSet
-    from ..report import HostReport
+    from vmplatform.libvirt.domain import Domain
+    from vmplatform.libvirt.network import Networks
+    from vmplatform.model.platforms import PlatformSet
+    from vmplatform.model.report import HostReport
+    from vmplatform.qemu.frontend import Rewrite
+    from vmplatform.resolution.manifest import Manifest
 
 
 def add_scope_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,30 +40,30 @@ def add_network_xml(p: argparse.ArgumentParser) -> None:
                         "('virsh net-dumpxml NAME'; repeatable); default: libvirt's files on this host")
 
 
-def domain_networks(ns: argparse.Namespace) -> "Networks":
-    from ..libvirt.network import networks_from
+def domain_networks(ns: argparse.Namespace) -> Networks:
+    from vmplatform.libvirt.network import networks_from
 
     return networks_from(getattr(ns, "network_xml", []), system=True)
 
 
 @dataclass(frozen=True)
 class AnalysedVm:
-    rewrite: "Rewrite"
-    manifest: "Manifest"
-    domain: "Domain | None" = None
-    document: "minidom.Document | None" = None
+    rewrite: Rewrite
+    manifest: Manifest
+    domain: Domain | None = None
+    document: minidom.Document | None = None
     xml_text: str = ""
 
 
-def analyse(ns: argparse.Namespace, platforms: "PlatformSet", report: "HostReport", *,
+def analyse(ns: argparse.Namespace, platforms: PlatformSet, report: HostReport, *,
             domain_xml: str | None, qemu_args: list[str]) -> AnalysedVm:
     """Resolve the VM on this host for the chosen scope and build its manifest."""
-    from ..analysis import analyze
-    from ._common import machine_catalog_from
-    from ..manifest import Scope
-    from ..merge import load_reports
-    from ..platforms import platform_from_spec
-    from ..report import FeatureStatus
+    from vmplatform.cli._common import machine_catalog_from
+    from vmplatform.model.platforms import platform_from_spec
+    from vmplatform.model.report import FeatureStatus
+    from vmplatform.qemu.analysis import analyze
+    from vmplatform.resolution.manifest import Scope
+    from vmplatform.resolution.merge import load_reports
 
     mc = machine_catalog_from(ns)
     scope = Scope(ns.scope)
@@ -72,7 +72,7 @@ def analyse(ns: argparse.Namespace, platforms: "PlatformSet", report: "HostRepor
     domain = doc = None
     text = ""
     if domain_xml is not None:
-        from ..libvirt.domain import qemu_argv, read_domain
+        from vmplatform.libvirt.domain import qemu_argv, read_domain
 
         text = _read_text(domain_xml)
         source = "<stdin>" if domain_xml == "-" else domain_xml
@@ -88,7 +88,7 @@ def analyse(ns: argparse.Namespace, platforms: "PlatformSet", report: "HostRepor
 
 
 def _read_text(path: str) -> str:
-    from ..libvirt._xml import DomainXmlError
+    from vmplatform.libvirt._xml import DomainXmlError
 
     if path == "-":
         return sys.stdin.read()

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import add_host, add_platform_dir, host_report, platforms_from
-from ._vm import add_network_xml, add_scope_arguments, analyse
+from vmplatform.cli._common import add_host, add_platform_dir, host_report, platforms_from
+from vmplatform.cli._vm import add_network_xml, add_scope_arguments, analyse
 
 OWN = ("--host", "--platform-dir", "--machine-catalog", "--scope", "--platform", "--hosts", "--output", "-o",
        "--domain-xml", "--network-xml", "--qmp")
@@ -39,7 +39,7 @@ def parse_argv(p: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ..errors import UsageError
+    from vmplatform.errors import UsageError
 
     given = [what for what, on in (("--domain-xml", ns.domain_xml is not None), ("--qmp", ns.qmp is not None),
                                    ("a QEMU argv", bool(ns.qemu_args))) if on]
@@ -49,7 +49,7 @@ def run(ns: argparse.Namespace) -> int:
         raise UsageError("vmplatform analyze: no VM given", "usage: vmplatform analyze [OPTIONS] -- QEMU-ARGV..., "
                                                          "--domain-xml FILE or --qmp SOCKET")
     if ns.qmp is not None:
-        from ..running import running_vm_argv
+        from vmplatform.qemu.running import running_vm_argv
 
         ns.qemu_args = running_vm_argv(ns.qmp)
     platforms = platforms_from(ns)

@@ -10,10 +10,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._common import add_json, add_platform_dir, platforms_from, print_json
+from vmplatform.cli._common import add_json, add_platform_dir, platforms_from, print_json
 
 if TYPE_CHECKING:
-    from ..baseline import Baseline
+    from vmplatform.resolution.baseline import Baseline
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,8 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ..baseline import baseline
-    from ..merge import load_reports
+    from vmplatform.resolution.baseline import baseline
+    from vmplatform.resolution.merge import load_reports
 
     platforms = platforms_from(ns)
     result = baseline(load_reports(ns.reports), platforms)
@@ -37,8 +37,8 @@ def run(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _json(b: "Baseline") -> dict[str, Any]:
-    from ..views import platform_json
+def _json(b: Baseline) -> dict[str, Any]:
+    from vmplatform.resolution.views import platform_json
 
     obj = platform_json(b.platform)
     obj.pop("defined-in", None)  # a path on this machine: not part of the answer
@@ -53,7 +53,7 @@ def _json(b: "Baseline") -> dict[str, Any]:
     return obj
 
 
-def _print(b: "Baseline") -> None:
+def _print(b: Baseline) -> None:
     p = b.platform
     print(f"Baseline of {len(b.hosts)} hosts ({', '.join(b.hosts)}): {p.name}")
     print(f"  {p.description} ({p.vendor}, released {p.released.isoformat()})")

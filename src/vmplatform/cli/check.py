@@ -6,26 +6,27 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import add_host, add_json, add_platform_dir, host_report, platforms_from, print_json
+from vmplatform.cli._common import add_host, add_json, add_platform_dir, host_report, platforms_from, print_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..platforms import PlatformSet
-    from ..report import HostReport
-    from ..verdict import Verdict
+    from vmplatform.model.platforms import PlatformSet
+    from vmplatform.model.report import HostReport
+    from vmplatform.resolution.verdict import Verdict
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--manifest", type=Path, help="dependency manifest written by 'vmplatform analyze'")
-    src.add_argument("--qmp", metavar="SOCKET", help="a running VM's QMP socket: check the features it offers its guests and its platform")
+    src.add_argument("--qmp", metavar="SOCKET",
+                     help="a running VM's QMP socket: check the features it offers its guests and its platform")
     src.add_argument("--domain-xml", metavar="FILE",
                      help="a libvirt domain XML carrying a manifest in <metadata> ('-' for stdin); also checks "
                           "that the XML still carries the manifest's pinned properties")
     add_host(p)
     add_json(p)
     add_platform_dir(p)
-    from ._vm import add_network_xml
+    from vmplatform.cli._vm import add_network_xml
 
     add_network_xml(p)
     p.add_argument("--machine-catalog", type=Path,
@@ -33,17 +34,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ..machines import load_machine_catalog
+    from vmplatform.model.machines import load_machine_catalog
 
     platforms = platforms_from(ns)
     report = host_report(ns)
     if ns.manifest:
-        from ..manifest import check_manifest, loads
+        from vmplatform.resolution.manifest import check_manifest, loads
 
         try:
             text = ns.manifest.read_text(encoding="utf-8")
         except OSError as err:
-            from ..manifest import ManifestError
+            from vmplatform.resolution.manifest import ManifestError
 
             raise ManifestError(ns.manifest, "", f"cannot read: {err.strerror}") from err
         mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else None
@@ -51,7 +52,7 @@ def run(ns: argparse.Namespace) -> int:
     elif ns.domain_xml:
         verdict = _check_domain(ns, report, platforms)
     else:
-        from ..running import check_running_vm
+        from vmplatform.qemu.running import check_running_vm
 
         verdict = check_running_vm(ns.qmp, report, platforms)
     if ns.json:
@@ -62,12 +63,12 @@ def run(ns: argparse.Namespace) -> int:
     return 0 if verdict.result.ok else 1
 
 
-def _check_domain(ns: argparse.Namespace, report: "HostReport", platforms: "PlatformSet") -> "Verdict":
-    from ..errors import UsageError
-    from ..libvirt.drift import domain_drift
-    from ..libvirt.metadata import manifest_of
-    from ..machines import load_machine_catalog
-    from ..manifest import ManifestError, check_manifest
+def _check_domain(ns: argparse.Namespace, report: HostReport, platforms: PlatformSet) -> Verdict:
+    from vmplatform.errors import UsageError
+    from vmplatform.libvirt.drift import domain_drift
+    from vmplatform.libvirt.metadata import manifest_of
+    from vmplatform.model.machines import load_machine_catalog
+    from vmplatform.resolution.manifest import ManifestError, check_manifest
 
     source = "<stdin>" if ns.domain_xml == "-" else ns.domain_xml
     try:
@@ -79,7 +80,7 @@ def _check_domain(ns: argparse.Namespace, report: "HostReport", platforms: "Plat
         raise UsageError(f"{source}: the domain has no vmplatform manifest in <metadata>",
                          "add one with 'vmplatform libvirt pin --domain-xml FILE'")
     mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else None
-    from ._vm import domain_networks
+    from vmplatform.cli._vm import domain_networks
 
     drift = domain_drift(xml, source, manifest, report, platforms, mc, domain_networks(ns))
     problems = [f"the domain XML no longer carries its pinned properties: {'; '.join(drift)}"] if drift else []

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._common import machine_catalog_from, add_json, add_platform_dir, platforms_from, print_json
+from vmplatform.cli._common import add_json, add_platform_dir, machine_catalog_from, platforms_from, print_json
 
 if TYPE_CHECKING:
-    from ..compare import Comparison, FeatureDifference
+    from vmplatform.resolution.compare import Comparison, FeatureDifference
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,13 +25,13 @@ _MATTERS = {"tap": "TAP NICs", "tap-vhost": "vhost-net NICs", "kvm": "KVM guests
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ..compare import compare
-    from ..merge import load_reports
+    from vmplatform.resolution.compare import compare
+    from vmplatform.resolution.merge import load_reports
 
     platforms = platforms_from(ns)
     reports = load_reports([ns.a, ns.b])  # also refuses the same host twice
     if len(reports) != 2:
-        from ..errors import UsageError
+        from vmplatform.errors import UsageError
 
         raise UsageError(f"compare needs exactly two host reports, got {len(reports)}",
                          "pass two report files (not directories), e.g. compare A.json B.json")
@@ -46,17 +46,17 @@ def run(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _default(cmp: "Comparison", which: str) -> str:
+def _default(cmp: Comparison, which: str) -> str:
     sr = cmp.a if which == "a" else cmp.b
     return sr.default.name if sr.has_default else "(none)"
 
 
-def _diff_json(d: "FeatureDifference") -> dict[str, Any]:
+def _diff_json(d: FeatureDifference) -> dict[str, Any]:
     return {"id": d.feature, "applies-to": d.applies_to, "status-on-other": d.other_status.value,
             "reason-on-other": d.other_reason}
 
 
-def _json(cmp: "Comparison") -> dict[str, Any]:
+def _json(cmp: Comparison) -> dict[str, Any]:
     def host(which: str) -> dict[str, Any]:
         sr = cmp.a if which == "a" else cmp.b
         return {"name": sr.host.name, "kernel-release": sr.host.host.kernel_release,
@@ -77,7 +77,7 @@ def _json(cmp: "Comparison") -> dict[str, Any]:
     }
 
 
-def _print(cmp: "Comparison") -> None:
+def _print(cmp: Comparison) -> None:
     a, b = cmp.a.host, cmp.b.host
     print(f"A: {a.name}: Linux {a.host.kernel_release} ({a.host.os_name}), default platform {_default(cmp, 'a')}")
     print(f"B: {b.name}: Linux {b.host.kernel_release} ({b.host.os_name}), default platform {_default(cmp, 'b')}")

@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ._common import machine_catalog_from, add_host, add_platform_dir, host_report, platforms_from
+from vmplatform.cli._common import add_host, add_platform_dir, host_report, machine_catalog_from, platforms_from
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,9 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ..export import readconfig
-    from ..platforms import platform_from_spec
-    from ..resolve import Backend, Device, VmConfig, require_host, resolve
+    from vmplatform.model.platforms import platform_from_spec
+    from vmplatform.model.vm import Backend, Device, VmConfig
+    from vmplatform.qemu.readconfig import readconfig
+    from vmplatform.resolution.resolve import require_host, resolve
 
     platforms = platforms_from(ns)
     platform, platforms = platform_from_spec(ns.platform, platforms)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_json, print_json
+from vmplatform.cli._common import add_json, print_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -12,7 +12,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ..features import default_catalog
+    from vmplatform.model.features import default_catalog
 
     cat = default_catalog()
     if ns.json:

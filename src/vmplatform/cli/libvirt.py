@@ -15,13 +15,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import add_host, add_platform_dir, host_report, platforms_from
-from ._vm import add_network_xml, add_scope_arguments, analyse
+from vmplatform.cli._common import add_host, add_platform_dir, host_report, platforms_from
+from vmplatform.cli._vm import add_network_xml, add_scope_arguments, analyse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..platforms import PlatformSet
-    from ..report import HostReport
+    from vmplatform.model.platforms import PlatformSet
+    from vmplatform.model.report import HostReport
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,8 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ..libvirt._xml import serialize
-    from ..libvirt.pin import pin
+    from vmplatform.libvirt._xml import serialize
+    from vmplatform.libvirt.pin import pin
 
     platforms = platforms_from(ns)
     report = host_report(ns)
@@ -51,7 +51,7 @@ def run(ns: argparse.Namespace) -> int:
     vm = analyse(ns, platforms, report, domain_xml=ns.domain_xml, qemu_args=[])
     assert vm.domain is not None and vm.document is not None
     if ns.metadata_only:
-        from ..libvirt.metadata import write_manifest
+        from vmplatform.libvirt.metadata import write_manifest
 
         write_manifest(vm.document, vm.manifest)
     else:
@@ -67,19 +67,19 @@ def run(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _pin_device(ns: argparse.Namespace, platforms: "PlatformSet", report: "HostReport") -> int:
-    from ..analysis import analyze
-    from ..errors import UsageError
-    from ..libvirt._xml import DomainXmlError, parse, serialize
-    from ..libvirt.device import in_domain, read_device
-    from ..libvirt.domain import qemu_argv
-    from ..libvirt.metadata import manifest_platform, read_manifest
-    from ..libvirt.pin import pin_device
-    from ..manifest import host_platform
-    from ..platforms import platform_from_spec
-    from ..report import FeatureStatus
-    from ._common import machine_catalog_from
-    from ._vm import _read_text, domain_networks
+def _pin_device(ns: argparse.Namespace, platforms: PlatformSet, report: HostReport) -> int:
+    from vmplatform.cli._common import machine_catalog_from
+    from vmplatform.cli._vm import _read_text, domain_networks
+    from vmplatform.errors import UsageError
+    from vmplatform.libvirt._xml import DomainXmlError, parse, serialize
+    from vmplatform.libvirt.device import in_domain, read_device
+    from vmplatform.libvirt.domain import qemu_argv
+    from vmplatform.libvirt.metadata import manifest_platform, read_manifest
+    from vmplatform.libvirt.pin import pin_device
+    from vmplatform.model.platforms import platform_from_spec
+    from vmplatform.model.report import FeatureStatus
+    from vmplatform.qemu.analysis import analyze
+    from vmplatform.resolution.manifest import host_platform
 
     if ns.scope != "platform" or ns.hosts or ns.metadata_only:
         raise UsageError("--device-xml takes the platform from the domain's manifest or --platform",

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._common import add_json, print_json
+from vmplatform.cli._common import add_json, print_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,9 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     if ns.action == "import":
-        from ..features import default_catalog
-        from ..qemu_import import import_from_qemu
-        from ..qemu_binary import find_qemu
+        from vmplatform.model.features import default_catalog
+        from vmplatform.qemu.binary import find_qemu
+        from vmplatform.qemu.catalog_import import import_from_qemu
 
         data = import_from_qemu(find_qemu(ns.qemu), default_catalog())
         text = json.dumps(data, indent=1) + "\n"
@@ -33,7 +33,7 @@ def run(ns: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text)
         return 0
-    from ._common import machine_catalog_from
+    from vmplatform.cli._common import machine_catalog_from
 
     mc = machine_catalog_from(ns)
     if ns.json:

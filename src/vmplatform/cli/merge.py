@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import add_platform_dir, platforms_from
+from vmplatform.cli._common import add_platform_dir, platforms_from
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ..merge import load_reports, merged_platform, platform_toml
+    from vmplatform.resolution.merge import load_reports, merged_platform, platform_toml
 
     platforms = platforms_from(ns)
     reports = load_reports(ns.reports)
@@ -36,7 +36,7 @@ def run(ns: argparse.Namespace) -> int:
     try:
         ns.output.write_text(text, encoding="utf-8")
     except OSError as err:
-        from ..errors import UsageError
+        from vmplatform.errors import UsageError
 
         raise UsageError(f"{ns.output}: cannot write: {err.strerror}", "pass a writable path to --output") \
             from err

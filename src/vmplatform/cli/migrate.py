@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import add_json, add_platform_dir, platforms_from, print_json
+from vmplatform.cli._common import add_json, add_platform_dir, platforms_from, print_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,12 +23,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ..migrate import Outcome, migrate
+    from vmplatform.qemu.migrate import Outcome, migrate
 
     platforms = platforms_from(ns)
     report = None
     if ns.dest_host is not None:
-        from ._common import host_report
+        from vmplatform.cli._common import host_report
 
         report = host_report(argparse.Namespace(host=ns.dest_host))
     result = migrate(ns.source, ns.dest, ns.uri, platforms, dest_report=report, timeout=ns.timeout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_json, add_platform_dir, platforms_from, print_json
+from vmplatform.cli._common import add_json, add_platform_dir, platforms_from, print_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,8 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ..errors import UsageError
-    from ..views import platform_json
+    from vmplatform.errors import UsageError
+    from vmplatform.resolution.views import platform_json
 
     platforms = platforms_from(ns)
     if ns.action == "list":
@@ -66,7 +66,7 @@ def run(ns: argparse.Namespace) -> int:
 
 def _list_rows(platforms: object) -> list[tuple[str, str, str]]:
     """Newest first; a run of upstream releases with identical guarantees is one row ``A ... B``."""
-    from ..platforms import PlatformSet
+    from vmplatform.model.platforms import PlatformSet
 
     assert isinstance(platforms, PlatformSet)
     last: dict[str, str] = {}  # head of a run -> its newest release
@@ -94,7 +94,7 @@ def _span(first: str, last: str) -> str:
 
 def _origin(platforms: object, name: str, fid: str) -> str:
     """The platform in the inheritance chain that added ``fid``."""
-    from ..platforms import PlatformSet
+    from vmplatform.model.platforms import PlatformSet
 
     assert isinstance(platforms, PlatformSet)
     cur = platforms.get(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ._common import add_json
+from vmplatform.cli._common import add_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,11 +29,10 @@ def run_argv(argv: list[str]) -> int:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ..features import default_catalog
-    from ..probe.linux import LinuxProbe
-    from ..report import FeatureStatus, dumps
-
-    from ..probe.cache import store
+    from vmplatform.model.features import default_catalog
+    from vmplatform.model.report import FeatureStatus, dumps
+    from vmplatform.probe.cache import store
+    from vmplatform.probe.linux import LinuxProbe
 
     catalog = default_catalog()
     report = LinuxProbe(userns=not ns.no_userns).run(catalog)

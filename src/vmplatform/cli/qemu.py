@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
-    from ..features import Accel
+    from vmplatform.model.features import Accel
 
 OWN = ("--qemu-binary", "--host", "--platform-dir", "--machine-catalog")
 OWN_FLAGS = ("--dry-run",)
@@ -26,8 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--qemu-binary", help="QEMU to exec (default: $VMPLATFORM_QEMU, else qemu-system-x86_64)")
     p.add_argument("--host", metavar="REPORT.json", help="use this host report instead of probing")
     p.add_argument("--platform-dir", action="append", type=Path, default=[], metavar="DIR")
-    p.add_argument("--machine-catalog", type=Path, help="machine catalog (default: the one of the QEMU binary that runs, imported on first "
-                        "use and cached per binary version)")
+    p.add_argument("--machine-catalog", type=Path,
+                   help="machine catalog (default: the one of the QEMU binary that runs, "
+                        "imported on first use and cached per binary version)")
     p.add_argument("--dry-run", action="store_true", help="print the QEMU argv, one argument per line; do not exec")
     p.add_argument("qemu_args", nargs="*", metavar="QEMU-ARG",
                    help="QEMU's own arguments, plus -platform NAME|FILE|help")
@@ -94,13 +95,13 @@ def parse_argv(p: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ..frontend import platform_help, rewrite
-    from ..platform_record import recorded_in_argv, require_explicit_platform, with_record
-    from ..platforms import load_platforms, platform_from_spec
-    from ..qemu_argv import is_help_request
-    from ..qemu_binary import find_qemu, machine_catalog_of
-    from ..support import evaluate
-    from ._common import host_report
+    from vmplatform.cli._common import host_report
+    from vmplatform.model.platforms import load_platforms, platform_from_spec
+    from vmplatform.qemu.argv import is_help_request
+    from vmplatform.qemu.binary import find_qemu, machine_catalog_of
+    from vmplatform.qemu.frontend import platform_help, rewrite
+    from vmplatform.qemu.platform_record import recorded_in_argv, require_explicit_platform, with_record
+    from vmplatform.resolution.support import evaluate
 
     args = list(ns.qemu_args)
     if args[:1] == ["--"]:
@@ -114,7 +115,7 @@ def run(ns: argparse.Namespace) -> int:
         return _exec(ns, find_qemu(ns.qemu_binary), _without_platform(args))
     report = host_report(ns)
     if ns.machine_catalog:
-        from ..machines import load_machine_catalog
+        from vmplatform.model.machines import load_machine_catalog
 
         mc = load_machine_catalog(ns.machine_catalog)
         binary = None
@@ -123,7 +124,7 @@ def run(ns: argparse.Namespace) -> int:
         binary = find_qemu(ns.qemu_binary)
         mc = machine_catalog_of(binary)
     # The platform travels with the VM: an -incoming VM names its source's, and the
-    # one in effect is recorded in the VM for QMP readers (vmplatform.platform_record).
+    # one in effect is recorded in the VM for QMP readers (vmplatform.qemu.platform_record).
     require_explicit_platform(args, _platform_value(args))
     recorded = recorded_in_argv(args)
     platform = platform_from_spec(recorded, platforms)[0] if recorded and _platform_value(args) is None else None
@@ -163,11 +164,11 @@ def _platform_value(args: list[str]) -> str | None:
     return None
 
 
-def _help_accel(args: list[str]) -> "Accel | None":
+def _help_accel(args: list[str]) -> Accel | None:
     """The accelerator named in the argv (for -platform help), else None: the host's."""
     import re
 
-    from ..features import Accel
+    from vmplatform.model.features import Accel
 
     text = " ".join(args)
     if "-enable-kvm" in args or re.search(r"(^|[ ,:=])kvm(\b|$)", text) and "accel" in text:

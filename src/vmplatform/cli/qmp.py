@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._common import add_host, add_platform_dir, host_report, platforms_from
+from vmplatform.cli._common import add_host, add_platform_dir, host_report, platforms_from
 
 if TYPE_CHECKING:  # no asyncio at start-up
-    from ..machines import MachineCatalog
-    from ..qmp.hotplug import HotplugGuard
-    from ..qmp.local import LocalCommands
-    from ..support import SupportReport
+    from vmplatform.model.machines import MachineCatalog
+    from vmplatform.qmp.hotplug import HotplugGuard
+    from vmplatform.qmp.local import LocalCommands
+    from vmplatform.resolution.support import SupportReport
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,10 +48,10 @@ def run(ns: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from ..features import Accel
-    from ..qmp.hotplug import HotplugGuard
-    from ..qmp.local import LocalCommands
-    from ..support import evaluate
+    from vmplatform.model.features import Accel
+    from vmplatform.qmp.hotplug import HotplugGuard
+    from vmplatform.qmp.local import LocalCommands
+    from vmplatform.resolution.support import evaluate
 
     level = logging.WARNING if ns.verbose == 0 else logging.INFO if ns.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="vmplatform qmp: %(name)s: %(message)s", stream=sys.stderr)
@@ -60,7 +60,7 @@ def run(ns: argparse.Namespace) -> int:
         platforms.get(ns.platform)  # an unknown name is a usage error, with close matches
     report = host_report(ns)
 
-    def rejudge(accel: Accel) -> "SupportReport":
+    def rejudge(accel: Accel) -> SupportReport:
         return evaluate(report, platforms, accel)
 
     local = LocalCommands(evaluate(report, platforms), platforms.catalog, ns.platform, rejudge=rejudge,
@@ -69,22 +69,22 @@ def run(ns: argparse.Namespace) -> int:
     return asyncio.run(_serve(ns, local, guard))
 
 
-def _machine_catalog(ns: argparse.Namespace) -> "MachineCatalog":
+def _machine_catalog(ns: argparse.Namespace) -> MachineCatalog:
     """The QEMU that runs decides (imported once per binary version, then cached)."""
     if ns.machine_catalog:
-        from ..machines import load_machine_catalog
+        from vmplatform.model.machines import load_machine_catalog
 
         return load_machine_catalog(ns.machine_catalog)
-    from ..qemu_binary import find_qemu, machine_catalog_of
+    from vmplatform.qemu.binary import find_qemu, machine_catalog_of
 
     return machine_catalog_of(find_qemu(ns.qemu_binary))
 
 
-async def _serve(ns: argparse.Namespace, local: LocalCommands, guard: "HotplugGuard") -> int:
+async def _serve(ns: argparse.Namespace, local: LocalCommands, guard: HotplugGuard) -> int:
     import asyncio
     import signal
 
-    from ..qmp.endpoint import Endpoint
+    from vmplatform.qmp.endpoint import Endpoint
 
     endpoint = Endpoint(ns.connect, ns.listen, local, greeting_timeout=ns.greeting_timeout, hotplug=guard)
     loop = asyncio.get_running_loop()

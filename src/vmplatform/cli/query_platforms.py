@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_host, add_json, add_platform_dir, host_report, platforms_from, print_json
+from vmplatform.cli._common import add_host, add_json, add_platform_dir, host_report, platforms_from, print_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,10 +16,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ..features import Accel
-    from ..platform_text import absent_devices, support_lines
-    from ..support import evaluate
-    from ..views import query_platforms_json
+    from vmplatform.model.features import Accel
+    from vmplatform.resolution.platform_text import absent_devices, support_lines
+    from vmplatform.resolution.support import evaluate
+    from vmplatform.resolution.views import query_platforms_json
 
     platforms = platforms_from(ns)
     report = host_report(ns)

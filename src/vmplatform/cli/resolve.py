@@ -6,7 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import machine_catalog_from, add_host, add_platform_dir, host_report, platforms_from, print_json
+from vmplatform.cli._common import (
+    add_host,
+    add_platform_dir,
+    host_report,
+    machine_catalog_from,
+    platforms_from,
+    print_json,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,10 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ..platforms import platform_from_spec
-    from ..resolve import Backend, Device, VmConfig, parse_global, qemu_global_args, require_host, resolve
-    from ..support import evaluate
-    from ..views import resolution_json
+    from vmplatform.model.platforms import platform_from_spec
+    from vmplatform.model.vm import Backend, Device, VmConfig
+    from vmplatform.resolution.resolve import parse_global, qemu_global_args, require_host, resolve
+    from vmplatform.resolution.support import evaluate
+    from vmplatform.resolution.views import resolution_json
 
     platforms = platforms_from(ns)
     mc = machine_catalog_from(ns)
@@ -40,7 +48,7 @@ def run(ns: argparse.Namespace) -> int:
         platform, platforms = platform_from_spec(ns.platform, platforms)
     else:
         assert report is not None
-        from ..features import Accel
+        from vmplatform.model.features import Accel
 
         platform = evaluate(report, platforms, Accel(ns.accel)).default
         print(f"vmplatform: using platform {platform.name}, the default of host {report.name}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import VmplatformError
+from vmplatform.errors import VmplatformError
 
 
 class FleetDependencyError(VmplatformError):

@@ -8,9 +8,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..errors import VmplatformError
-from ..report import HostReport, dumps, loads
-from .profile import profile_of
+from vmplatform.errors import VmplatformError
+from vmplatform.fleet.profile import profile_of
+from vmplatform.model.report import HostReport, dumps, loads
 
 
 class ReportPostError(VmplatformError):
@@ -18,9 +18,9 @@ class ReportPostError(VmplatformError):
 
 
 def _this_host() -> HostReport:
-    from ..features import default_catalog
-    from ..probe.cache import cached_probe
-    from ..probe.linux import LinuxProbe
+    from vmplatform.model.features import default_catalog
+    from vmplatform.probe.cache import cached_probe
+    from vmplatform.probe.linux import LinuxProbe
 
     catalog = default_catalog()
     return cached_probe(catalog, lambda: LinuxProbe().run(catalog))

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..platforms import Platform
-from .export_labels import domain_id
-from .export_view import Domain, FleetView
+from vmplatform.fleet.export_labels import domain_id
+from vmplatform.fleet.export_view import Domain, FleetView
+from vmplatform.model.platforms import Platform
 
 TEMPLATES = Path(__file__).parent / "templates"
 EXAMPLE_HOSTS = 3
@@ -126,7 +126,7 @@ def report_model(view: FleetView, title: str = "vmplatform fleet report", max_ro
         rest = DomainRow(f"{len(others)} more domains", size, size / total, tuple(
             False for _ in columns), (), (), 0, "")
     column_hosts = tuple(sum(d.size for d in domains if c.platforms[0].name in d.platforms) for c in columns)
-    hosts_with = {p.name: n for c, n in zip(columns, column_hosts) for p in c.platforms}
+    hosts_with = {p.name: n for c, n in zip(columns, column_hosts, strict=True) for p in c.platforms}
 
     base = view.baseline()
     newer: list[HeldPlatform] = []
@@ -150,7 +150,7 @@ def report_model(view: FleetView, title: str = "vmplatform fleet report", max_ro
                 newer.append(entry)
     chart = rows[:20] + ((DomainRow("other", sum(r.size for r in rows[20:]) + (rest.size if rest else 0), 0.0,
                                     (), (), (), 0, ""),) if len(rows) > 20 or rest else ())
-    stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y-%m-%d %H:%M UTC")
     return ReportModel(title, stamp, total, len(view.classes), columns, column_hosts, len(list(view.platforms)),
                        rows, rest,
                        len(domains), base.platform if base else None, tuple(newer), chart)

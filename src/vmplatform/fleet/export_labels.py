@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from ..errors import VmplatformError
-from ..report import FeatureStatus, HostReport
-from .export_view import FleetView, host_defaults
-from .files import write_atomically
+from vmplatform.errors import VmplatformError
+from vmplatform.fleet.export_view import FleetView, host_defaults
+from vmplatform.fleet.files import write_atomically
+from vmplatform.model.report import FeatureStatus, HostReport
 
 PREFIX = "vmplatform.feature.node.kubernetes.io"
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..errors import VmplatformError
-from .export_traits import NAMESPACE
+from vmplatform.errors import VmplatformError
+from vmplatform.fleet.export_traits import NAMESPACE
 
 #: Traits need 1.6, POST /resource_providers returning the provider needs 1.20.
 MICROVERSION = "placement 1.20"

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import VmplatformError
-from ..manifest import Manifest
-from ..platforms import PlatformSet
-from .export_view import FleetView
+from vmplatform.errors import VmplatformError
+from vmplatform.fleet.export_view import FleetView
+from vmplatform.model.platforms import PlatformSet
+from vmplatform.resolution.manifest import Manifest
 
 NAMESPACE = "CUSTOM_VMPLATFORM"
 TRAIT_MAX = 255

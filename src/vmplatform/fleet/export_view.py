@@ -1,8 +1,8 @@
 """A fleet seen through its equivalence classes: what every export is computed from.
 
 Hosts whose reports give every catalog feature the same status, with the
-same accelerator, are judged alike by :func:`vmplatform.support.evaluate`
-and by :func:`vmplatform.verdict.judge`, so each class is evaluated once,
+same accelerator, are judged alike by :func:`vmplatform.resolution.support.evaluate`
+and by :func:`vmplatform.resolution.verdict.judge`, so each class is evaluated once,
 whatever the number of hosts in it (the store's profiles,
 :mod:`vmplatform.fleet.profile`, are the same classes). The exports (node
 labels, Placement traits, the HTML report) work from this view; they never
@@ -22,15 +22,15 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from ..baseline import Baseline, BaselineError, baseline
-from ..errors import UsageError
-from ..features import Accel
-from ..platforms import PlatformSet
-from ..report import FeatureStatus, HostReport
-from ..support import SupportReport, choose_default, evaluate, host_accel
+from vmplatform.errors import UsageError
+from vmplatform.model.features import Accel
+from vmplatform.model.platforms import PlatformSet
+from vmplatform.model.report import FeatureStatus, HostReport
+from vmplatform.resolution.baseline import Baseline, BaselineError, baseline
+from vmplatform.resolution.support import SupportReport, choose_default, evaluate, host_accel
 
 if TYPE_CHECKING:
-    from .questions import Fleet
+    from vmplatform.fleet.questions import Fleet
 
 #: (feature id, status) for every feature of a report, sorted: with the accelerator, the class key.
 StatusVector = tuple[tuple[str, FeatureStatus], ...]
@@ -143,7 +143,7 @@ def fleet_view(hosts: Iterable[tuple[str, HostReport]], platforms: PlatformSet) 
     return _view(platforms, classes, kernels)
 
 
-def fleet_view_of_store(fleet: "Fleet") -> FleetView:
+def fleet_view_of_store(fleet: Fleet) -> FleetView:
     """The live hosts of the store (or of its group) as a view: one query per class for the names."""
     classes = [FeatureClass(c.profile.statuses, c.profile.accel,
                             tuple(fleet.store.hosts_with([c.id], fleet.group)), fleet.support(c))
@@ -153,7 +153,7 @@ def fleet_view_of_store(fleet: "Fleet") -> FleetView:
 
 
 def host_defaults(view: FleetView, reports: Mapping[str, HostReport]) -> dict[str, str | None]:
-    """The own default platform (:func:`vmplatform.support.choose_default`) of each host in ``reports``.
+    """The own default platform (:func:`vmplatform.resolution.support.choose_default`) of each host in ``reports``.
 
     The default depends on the host's distro and running kernel as well as
     its features, so it needs the host's own report; it is computed once

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import VmplatformError
+from vmplatform.errors import VmplatformError
 
 
 def write_atomically(path: Path, text: str, mode: int = 0o644, *,

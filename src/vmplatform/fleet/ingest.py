@@ -14,15 +14,15 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .. import _jsontext
-from ..errors import HostReportError, VmplatformError
-from ..report import SCHEMA as REPORT_SCHEMA
-from ..report import from_json_obj
-from .store import BATCH, Incoming, Row, Store, StoreUnavailable, row_of
+from vmplatform.errors import HostReportError, VmplatformError
+from vmplatform.fleet.store import BATCH, Incoming, Row, Store, StoreUnavailable, row_of
+from vmplatform.model import _jsontext
+from vmplatform.model.report import SCHEMA as REPORT_SCHEMA
+from vmplatform.model.report import from_json_obj
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def classify(obj: object, source: str) -> str:
 
 
 def parse(source: str, text: str) -> Incoming | ManifestIn | Refusal:
-    from ..report import loads
+    from vmplatform.model.report import loads
 
     try:
         obj = _jsontext.loads(text)
@@ -134,7 +134,7 @@ def parse(source: str, text: str) -> Incoming | ManifestIn | Refusal:
     try:
         kind = classify(obj, source)
         if kind == "manifest":
-            from ..manifest import loads as manifest_loads
+            from vmplatform.resolution.manifest import loads as manifest_loads
 
             manifest_loads(text, source)
             stem = Path(source.split(" (document")[0]).stem
@@ -259,7 +259,7 @@ def ingest_docs(store: Store, docs: Iterator[tuple[str, str | Refusal]], total: 
     return IngestResult(n_reports, n_manifests, tuple(refused))
 
 
-def _bar(total: int, progress: bool | None) -> "tqdm[Any] | None":
+def _bar(total: int, progress: bool | None) -> tqdm[Any] | None:
     """A tqdm bar on stderr for long ingests (when stderr is a terminal, unless forced on or off)."""
     if progress is False or (progress is None and (total < 200 or not sys.stderr.isatty())):
         return None

@@ -1,7 +1,7 @@
 """A host's equivalence class: the status of every feature its report gives.
 
 Two hosts with the same profile get the same answer from every feature rule
-(:func:`vmplatform.support.evaluate`, :func:`vmplatform.manifest.check_manifest`),
+(:func:`vmplatform.resolution.support.evaluate`, :func:`vmplatform.resolution.manifest.check_manifest`),
 so the fleet asks each question once per profile and multiplies by the
 number of hosts, as Borg does with its equivalence classes. A fleet of
 100,000 hosts has a few hundred profiles at most.
@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ..features import Accel, Catalog, default_catalog
-from ..report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport
+from vmplatform.model.features import Accel, Catalog, default_catalog
+from vmplatform.model.report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport
 
 _STATUS = {s.value: s for s in FeatureStatus}
 
@@ -24,7 +24,7 @@ _STATUS = {s.value: s for s in FeatureStatus}
 @dataclass(frozen=True)
 class Profile:
     """Feature id -> status, as one host report gave them (sorted by feature id), and the host's
-    accelerator (:func:`vmplatform.support.host_accel`: KVM-only features do not count under TCG)."""
+    accelerator (:func:`vmplatform.resolution.support.host_accel`: KVM-only features do not count under TCG)."""
 
     statuses: tuple[tuple[str, FeatureStatus], ...]
     accel: Accel = Accel.KVM
@@ -50,7 +50,7 @@ class Profile:
                           sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Profile":
+    def from_json(cls, text: str) -> Profile:
         obj = json.loads(text)
         feats = obj["features"]
         return cls(tuple(sorted((str(f), _STATUS[str(s)]) for f, s in feats.items())), Accel(obj["accel"]))
@@ -68,8 +68,8 @@ _ACCEL: dict[tuple[object, ...], Accel] = {}
 
 
 def profile_of(report: HostReport, catalog: Catalog | None = None) -> Profile:
-    from ..features import AppliesTo
-    from ..support import host_accel
+    from vmplatform.model.features import AppliesTo
+    from vmplatform.resolution.support import host_accel
 
     cat = catalog if catalog is not None else default_catalog()
     # host_accel reads only the KVM features' status and errno: ask it once per distinct answer.

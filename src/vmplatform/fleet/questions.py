@@ -2,9 +2,9 @@
 
 :class:`Fleet` is a snapshot of the live hosts (optionally of one label
 group) grouped by :class:`~vmplatform.fleet.profile.Profile`. Each question
-asks the one-host rules (:func:`vmplatform.support.evaluate`,
-:func:`vmplatform.manifest.check_manifest`, :func:`vmplatform.baseline.choose_common`,
-:func:`vmplatform.merge.common_features`) once per class and multiplies by
+asks the one-host rules (:func:`vmplatform.resolution.support.evaluate`,
+:func:`vmplatform.resolution.manifest.check_manifest`, :func:`vmplatform.resolution.baseline.choose_common`,
+:func:`vmplatform.resolution.merge.common_features`) once per class and multiplies by
 the class's host count, so the cost grows with the number of distinct
 feature sets, not with hosts x VMs. This module is also the query API the
 exports (Kubernetes labels, Placement traits, the HTML report) build on.
@@ -14,24 +14,25 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..baseline import choose_common
-from ..errors import VmplatformError
-from ..features import Category
-from ..manifest import Manifest, check_manifest
-from ..merge import common_features
-from ..platforms import PLATFORM_NAME, Platform, PlatformSet
-from ..report import FeatureStatus, HostReport
-from ..releases import in_upstream, kernel_version, release_of
-from ..support import SupportReport, Unavailable, evaluate
-from ..verdict import Result, Verdict
-from .profile import Profile
+from vmplatform.errors import VmplatformError
+from vmplatform.fleet.profile import Profile
+from vmplatform.model.features import Category
+from vmplatform.model.platforms import PLATFORM_NAME, Platform, PlatformSet
+from vmplatform.model.releases import in_upstream, kernel_version, release_of
+from vmplatform.model.report import FeatureStatus, HostReport
+from vmplatform.resolution.baseline import choose_common
+from vmplatform.resolution.manifest import Manifest, check_manifest
+from vmplatform.resolution.merge import common_features
+from vmplatform.resolution.support import SupportReport, Unavailable, evaluate
+from vmplatform.resolution.verdict import Result, Verdict
 
 if TYPE_CHECKING:
-    from .store import Store
+    from vmplatform.fleet.store import Store
 
 EXAMPLES = 5  # host names shown per class where a list of every host would be unreadable
 
@@ -57,7 +58,7 @@ class FleetClass:
 class Fleet:
     """The live hosts of a store (or of one label group), by equivalence class."""
 
-    def __init__(self, store: "Store", platforms: PlatformSet, group: str | None = None,
+    def __init__(self, store: Store, platforms: PlatformSet, group: str | None = None,
                  counts: Mapping[int, int] | None = None) -> None:
         self.store = store
         self.platforms = platforms
@@ -200,10 +201,10 @@ class Placer:
         if done is not None:
             return done
         verdicts = self.verdicts(m)
-        ok = [c for c, v in zip(self.fleet.classes, verdicts) if v.result.ok]
+        ok = [c for c, v in zip(self.fleet.classes, verdicts, strict=True) if v.result.ok]
         names = tuple(self.fleet.host_names(ok, limit)) if ok and limit != 0 else ()
         by: dict[tuple[Result, tuple[str, ...]], int] = {}
-        for c, v in zip(self.fleet.classes, verdicts):
+        for c, v in zip(self.fleet.classes, verdicts, strict=True):
             if not v.result.ok:
                 k = (v.result, v.responsible)
                 by[k] = by.get(k, 0) + c.hosts
@@ -216,7 +217,7 @@ def place(fleet: Fleet, manifest: Manifest, limit: int | None = None) -> Placeme
     return Placer(fleet).place(manifest, limit)
 
 
-def admit(store: "Store", platforms: PlatformSet, manifest: Manifest, host: str) -> Verdict:
+def admit(store: Store, platforms: PlatformSet, manifest: Manifest, host: str) -> Verdict:
     """``check`` for one host of the store, on its latest report; a retired host is refused."""
     row = store.host(host)
     report = store.report(row.report_id)
@@ -334,11 +335,11 @@ class History:
     changes: tuple[Change, ...]       # only reports that differ from the one before
 
 
-def history(store: "Store", platforms: PlatformSet, host: str, manifests: Mapping[str, Manifest]) -> History:
+def history(store: Store, platforms: PlatformSet, host: str, manifests: Mapping[str, Manifest]) -> History:
     rows = store.history(host)
     profiles = store.profiles({r.profile_id for r in rows})
     changes = []
-    for prev, cur in zip(rows, rows[1:]):
+    for prev, cur in itertools.pairwise(rows):
         if prev.profile_id == cur.profile_id and prev.kernel_release == cur.kernel_release:
             continue
         before, after = profiles[prev.profile_id], profiles[cur.profile_id]
@@ -370,9 +371,9 @@ class Plan:
     refused: tuple[tuple[str, str], ...]   # (host, why) for hosts that cannot be part of the plan
 
 
-def plan(store: "Store", platforms: PlatformSet, source: str, targets: Sequence[str]) -> Plan:
-    from ..baseline import common_platforms
-    from ..merge import merged_platform
+def plan(store: Store, platforms: PlatformSet, source: str, targets: Sequence[str]) -> Plan:
+    from vmplatform.resolution.baseline import common_platforms
+    from vmplatform.resolution.merge import merged_platform
 
     names = [source, *[t for t in dict.fromkeys(targets) if t != source]]
     if len(names) < 2:
@@ -413,7 +414,7 @@ class Impact:
     vms: tuple[LostDestinations, ...]
 
 
-def kernel_statuses(store: "Store", platforms: PlatformSet, release: str) -> tuple[dict[str, FeatureStatus], str]:
+def kernel_statuses(store: Store, platforms: PlatformSet, release: str) -> tuple[dict[str, FeatureStatus], str]:
     """The kernel features' statuses under ``release``.
 
     A real report of a host running that release is the best evidence; without
@@ -434,7 +435,7 @@ def kernel_statuses(store: "Store", platforms: PlatformSet, release: str) -> tup
     return out, f"upstream Linux {release} (no stored report of that release: the catalog's upstream rule)"
 
 
-def upgrade_impact(fleet: Fleet, store: "Store", group: str, release: str,
+def upgrade_impact(fleet: Fleet, store: Store, group: str, release: str,
                    manifests: Mapping[str, Manifest]) -> Impact:
     """The whole fleet before and after the hosts of ``group`` boot ``release``."""
     group_counts = store.profile_counts(group)

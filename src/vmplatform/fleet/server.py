@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._deps import require
-from .store import Incoming, Store, StoreUnavailable
+from vmplatform.fleet._deps import require
+from vmplatform.fleet.store import Incoming, Store, StoreUnavailable
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -34,13 +34,13 @@ if TYPE_CHECKING:
 MAX_BODY = 1 << 20
 
 
-def _error(status: int, cls: str, desc: str, headers: dict[str, str] | None = None) -> "JSONResponse":
+def _error(status: int, cls: str, desc: str, headers: dict[str, str] | None = None) -> JSONResponse:
     from starlette.responses import JSONResponse
 
     return JSONResponse({"error": {"class": cls, "desc": desc}}, status_code=status, headers=headers)
 
 
-def make_app(store: Store) -> "Starlette":
+def make_app(store: Store) -> Starlette:
     require("starlette")
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
@@ -48,7 +48,7 @@ def make_app(store: Store) -> "Starlette":
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    async def post_report(request: "Request") -> "JSONResponse":
+    async def post_report(request: Request) -> JSONResponse:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -77,10 +77,10 @@ def make_app(store: Store) -> "Starlette":
             return _error(503, "StoreUnavailable", err.message, {"Retry-After": "5"})
         return JSONResponse({"host": host, "report-id": ids[0]}, status_code=201)
 
-    async def health(_request: "Request") -> "JSONResponse":
+    async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    async def http_error(_request: "Request", exc: Exception) -> "JSONResponse":
+    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
         status = getattr(exc, "status_code", 500)
         return _error(status, "HTTPError", f"{getattr(exc, 'detail', 'error')}: POST a report to /v1/reports")
 
@@ -91,7 +91,7 @@ def make_app(store: Store) -> "Starlette":
 
 def _parse(body: bytes) -> Incoming | str:
     """The report in ``body``, or why it is refused."""
-    from .ingest import Refusal, parse
+    from vmplatform.fleet.ingest import Refusal, parse
 
     try:
         text = body.decode("utf-8")

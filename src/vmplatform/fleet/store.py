@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import VmplatformError
-from ..report import HostReport
-from ._deps import require
-from .profile import Profile, profile_of
+from vmplatform.errors import VmplatformError
+from vmplatform.fleet._deps import require
+from vmplatform.fleet.profile import Profile, profile_of
+from vmplatform.model.report import HostReport
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -98,11 +98,11 @@ class HostRow:
 
 
 def utc_now() -> str:
-    return _fmt(datetime.datetime.now(datetime.timezone.utc))
+    return _fmt(datetime.datetime.now(datetime.UTC))
 
 
 def _fmt(t: datetime.datetime) -> str:
-    return t.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def normalise_time(text: str, fallback: str) -> str:
@@ -112,7 +112,7 @@ def normalise_time(text: str, fallback: str) -> str:
     except ValueError:
         return fallback
     if t.tzinfo is None:
-        t = t.replace(tzinfo=datetime.timezone.utc)
+        t = t.replace(tzinfo=datetime.UTC)
     return _fmt(t)
 
 
@@ -134,7 +134,7 @@ def token_digest(token: str) -> str:
 class Store:
     """One fleet inventory. Open with :meth:`open`; close with :meth:`close` (or ``with``)."""
 
-    def __init__(self, engine: "sa.Engine", url: str) -> None:
+    def __init__(self, engine: sa.Engine, url: str) -> None:
         self.engine = engine
         self.url = url
         self.dialect = engine.dialect.name
@@ -143,7 +143,7 @@ class Store:
     # -- opening ----------------------------------------------------------------
 
     @classmethod
-    def open(cls, spec: str | None = None, *, create: bool = True) -> "Store":
+    def open(cls, spec: str | None = None, *, create: bool = True) -> Store:
         require("sqlalchemy")
         import sqlalchemy as sa
         from sqlalchemy import event
@@ -185,13 +185,13 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _revision(self, conn: "sa.Connection") -> str | None:
+    def _revision(self, conn: sa.Connection) -> str | None:
         import sqlalchemy as sa
 
         if not sa.inspect(conn).has_table("fleet_alembic_version"):
@@ -199,7 +199,7 @@ class Store:
         return conn.exec_driver_sql("SELECT version_num FROM fleet_alembic_version").scalar()
 
     def _migrate(self) -> None:
-        from .schema import HEAD
+        from vmplatform.fleet.schema import HEAD
 
         with self.engine.connect() as conn:
             current = self._revision(conn)
@@ -223,7 +223,7 @@ class Store:
     # -- writing ----------------------------------------------------------------
 
     @contextmanager
-    def _writing(self) -> Iterator["sa.Connection"]:
+    def _writing(self) -> Iterator[sa.Connection]:
         with self.engine.connect() as conn:
             conn.info["write"] = True
             try:
@@ -232,7 +232,7 @@ class Store:
             finally:
                 conn.info["write"] = False
 
-    def _insert(self, table: "sa.Table") -> Any:
+    def _insert(self, table: sa.Table) -> Any:
         if self.dialect == "postgresql":
             from sqlalchemy.dialects import postgresql
 
@@ -241,8 +241,8 @@ class Store:
 
         return sqlite.insert(table)
 
-    def _profile_id(self, conn: "sa.Connection", profile: Profile) -> int:
-        from .schema import profiles
+    def _profile_id(self, conn: sa.Connection, profile: Profile) -> int:
+        from vmplatform.fleet.schema import profiles
 
         digest = profile.digest
         pid = self._profile_ids.get(digest)
@@ -262,7 +262,6 @@ class Store:
         """Store a batch of prepared reports in one transaction; returns their ids (in order)."""
         import sqlalchemy as sa
 
-        from .schema import hosts, labels as labels_t, reports
 
         if not items:
             return []
@@ -277,7 +276,8 @@ class Store:
     def _add_rows(self, items: Sequence[Row], labels: Iterable[str]) -> list[int]:
         import sqlalchemy as sa
 
-        from .schema import hosts, labels as labels_t, reports
+        from vmplatform.fleet.schema import hosts, reports
+        from vmplatform.fleet.schema import labels as labels_t
 
         now = utc_now()
         with self._writing() as conn:
@@ -289,7 +289,7 @@ class Store:
             ids = list(conn.execute(reports.insert().returning(reports.c.id, sort_by_parameter_order=True),
                                     rows).scalars())
             latest: dict[str, dict[str, Any]] = {}
-            for rid, row in zip(ids, rows):
+            for rid, row in zip(ids, rows, strict=True):
                 name = str(row["host"])
                 cur = latest.get(name)
                 if cur is None or (row["probed_at"], rid) > (cur["probed_at"], cur["report_id"]):
@@ -313,7 +313,7 @@ class Store:
         return ids
 
     def retire(self, host: str) -> None:
-        from .schema import hosts
+        from vmplatform.fleet.schema import hosts
 
         with self._writing() as conn:
             done = conn.execute(hosts.update().where(hosts.c.name == host).values(retired_at=utc_now()))
@@ -321,7 +321,7 @@ class Store:
                 raise StoreError(f"no host '{host}' in the fleet store", "list hosts with 'vmplatform fleet hosts'")
 
     def label(self, names: Iterable[str], label: str, remove: bool = False) -> None:
-        from .schema import labels
+        from vmplatform.fleet.schema import labels
 
         names = sorted(set(names))
         self._known(names)
@@ -333,7 +333,7 @@ class Store:
                              [{"host": n, "label": label} for n in names])
 
     def put_manifest(self, name: str, text: str) -> None:
-        from .schema import manifests
+        from vmplatform.fleet.schema import manifests
 
         ins = self._insert(manifests)
         with self._writing() as conn:
@@ -344,7 +344,7 @@ class Store:
 
     def issue_token(self, host: str) -> str:
         """A new token for ``host`` (replacing any earlier one); only its SHA-256 is stored."""
-        from .schema import tokens
+        from vmplatform.fleet.schema import tokens
 
         token = secrets.token_urlsafe(32)
         ins = self._insert(tokens)
@@ -358,7 +358,7 @@ class Store:
     # -- reading ----------------------------------------------------------------
 
     def host_for_token(self, token: str) -> str | None:
-        from .schema import tokens
+        from vmplatform.fleet.schema import tokens
 
         with self.engine.connect() as conn:
             return conn.execute(tokens.select().with_only_columns(tokens.c.host)
@@ -367,7 +367,7 @@ class Store:
     def _live(self, group: str | None) -> Any:
         import sqlalchemy as sa
 
-        from .schema import hosts, labels
+        from vmplatform.fleet.schema import hosts, labels
 
         cond: Any = hosts.c.retired_at.is_(None)
         if group is not None:
@@ -379,14 +379,14 @@ class Store:
         """Profile id -> number of live hosts (of ``group``) whose latest report has it."""
         import sqlalchemy as sa
 
-        from .schema import hosts
+        from vmplatform.fleet.schema import hosts
 
         q = sa.select(hosts.c.profile_id, sa.func.count()).where(self._live(group)).group_by(hosts.c.profile_id)
         with self.engine.connect() as conn:
             return {int(p): int(n) for p, n in conn.execute(q)}
 
     def profiles(self, ids: Iterable[int] | None = None) -> dict[int, Profile]:
-        from .schema import profiles
+        from vmplatform.fleet.schema import profiles
 
         q = profiles.select()
         if ids is not None:
@@ -399,7 +399,7 @@ class Store:
         """Names of live hosts (of ``group``) with one of these profiles, sorted."""
         import sqlalchemy as sa
 
-        from .schema import hosts
+        from vmplatform.fleet.schema import hosts
 
         ids = sorted(set(profile_ids))
         if not ids:
@@ -415,7 +415,7 @@ class Store:
         """Profile id -> the first ``n`` live host names (sorted) with it: one index seek per profile."""
         import sqlalchemy as sa
 
-        from .schema import hosts
+        from vmplatform.fleet.schema import hosts
 
         out: dict[int, list[str]] = {}
         with self.engine.connect() as conn:
@@ -429,7 +429,7 @@ class Store:
         """Live host name -> profile id (of ``group``)."""
         import sqlalchemy as sa
 
-        from .schema import hosts
+        from vmplatform.fleet.schema import hosts
 
         q = sa.select(hosts.c.name, hosts.c.profile_id).where(self._live(group))
         with self.engine.connect() as conn:
@@ -438,7 +438,7 @@ class Store:
     def hosts(self, include_retired: bool = False, group: str | None = None) -> list[HostRow]:
         import sqlalchemy as sa
 
-        from .schema import hosts, labels
+        from vmplatform.fleet.schema import hosts, labels
 
         q = sa.select(hosts).order_by(hosts.c.name)
         if not include_retired:
@@ -451,7 +451,7 @@ class Store:
                     for r in conn.execute(q)]
 
     def host(self, name: str) -> HostRow:
-        from .schema import hosts
+        from vmplatform.fleet.schema import hosts
 
         with self.engine.connect() as conn:
             r = conn.execute(hosts.select().where(hosts.c.name == name)).first()
@@ -462,7 +462,7 @@ class Store:
     def _known(self, names: Sequence[str]) -> None:
         import sqlalchemy as sa
 
-        from .schema import hosts
+        from vmplatform.fleet.schema import hosts
 
         with self.engine.connect() as conn:
             found = set(conn.execute(sa.select(hosts.c.name).where(hosts.c.name.in_(list(names)))).scalars())
@@ -473,8 +473,8 @@ class Store:
 
     def report(self, report_id: int) -> HostReport:
         """A stored report, read back (and validated) from its kept text."""
-        from ..report import loads
-        from .schema import reports
+        from vmplatform.fleet.schema import reports
+        from vmplatform.model.report import loads
 
         with self.engine.connect() as conn:
             r = conn.execute(reports.select().with_only_columns(reports.c.body, reports.c.host)
@@ -488,7 +488,7 @@ class Store:
 
     def history(self, host: str) -> list[StoredReport]:
         """Every report of ``host``, oldest first."""
-        from .schema import reports
+        from vmplatform.fleet.schema import reports
 
         q = (reports.select().with_only_columns(reports.c.id, reports.c.host, reports.c.probed_at,
                                                 reports.c.received_at, reports.c.kernel_release,
@@ -504,7 +504,7 @@ class Store:
 
     def kernel_profile(self, kernel_release: str) -> int | None:
         """The profile of the latest report any host sent while running ``kernel_release``."""
-        from .schema import reports
+        from vmplatform.fleet.schema import reports
 
         q = (reports.select().with_only_columns(reports.c.profile_id)
              .where(reports.c.kernel_release == kernel_release)
@@ -513,7 +513,7 @@ class Store:
             return conn.execute(q).scalar()
 
     def manifests(self) -> dict[str, str]:
-        from .schema import manifests
+        from vmplatform.fleet.schema import manifests
 
         with self.engine.connect() as conn:
             return {r.name: r.body for r in conn.execute(manifests.select().order_by(manifests.c.name))}
@@ -521,7 +521,7 @@ class Store:
     def count_reports(self) -> int:
         import sqlalchemy as sa
 
-        from .schema import reports
+        from vmplatform.fleet.schema import reports
 
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(reports)).scalar_one())
@@ -533,7 +533,7 @@ def _known_revisions() -> set[str]:
     return {s.revision for s in ScriptDirectory(str(Path(__file__).parent / "migrations")).walk_revisions()}
 
 
-def _upgrade(conn: "sa.Connection") -> None:
+def _upgrade(conn: sa.Connection) -> None:
     require("alembic")
     from alembic import command
     from alembic.config import Config

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..features import Catalog, Category
-from ..releases import kernel_version
-from ..report import HostReport, to_json_obj
+from vmplatform.model.features import Catalog, Category
+from vmplatform.model.releases import kernel_version
+from vmplatform.model.report import HostReport, to_json_obj
 
 _OPTIONAL_VARIANTS = (
     ("vhost-vsock", "unsupported", "ENOENT: module vhost_vsock not loaded"),
@@ -71,7 +71,7 @@ def generate(seeds: Sequence[dict[str, Any]], n: int, catalog: Catalog, seed: in
         raise ValueError("no seed reports")
     rng = random.Random(seed)
     kernel_feats = {f.id for f in catalog if f.category is Category.KERNEL}
-    base = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    base = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     templates: dict[tuple[int, int, int], str] = {}   # (seed, kernel donor, variant) -> JSON with holes
     versions = [kernel_version(s["host"]["kernel-release"]) for s in seeds]
     for i in range(n):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..platforms import PlatformSet
-from .questions import Domains, Fleet, FleetPlatforms, History, Impact, Plan, domain_name
+from vmplatform.fleet.questions import Domains, Fleet, FleetPlatforms, History, Impact, Plan, domain_name
+from vmplatform.model.platforms import PlatformSet
 
 
 def fleet_platforms_json(fp: FleetPlatforms) -> dict[str, Any]:
@@ -100,8 +100,9 @@ def plan_json(p: Plan, platforms: PlatformSet, machine: str | None) -> dict[str,
 def _pins(p: Plan, platforms: PlatformSet, machine: str | None) -> dict[str, Any]:
     if p.platform is None:
         return {}
-    from ..machines import default_machine_catalog
-    from ..resolve import VmConfig, nic, qemu_global_args, resolve
+    from vmplatform.model.machines import default_machine_catalog
+    from vmplatform.model.vm import VmConfig
+    from vmplatform.resolution.resolve import nic, qemu_global_args, resolve
 
     mc = default_machine_catalog()
     default = mc.default_machine()

@@ -11,7 +11,7 @@ from typing import Any, cast
 from xml.dom import Node, minidom
 from xml.parsers.expat import ExpatError
 
-from ..errors import FileFormatError
+from vmplatform.errors import FileFormatError
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 XMLNS_NS = "http://www.w3.org/2000/xmlns/"

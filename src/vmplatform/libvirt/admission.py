@@ -10,15 +10,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import HostReportError, VmplatformError
-from ..features import default_catalog
-from ..machines import MachineCatalog, load_machine_catalog
-from ..manifest import Manifest, check_manifest
-from ..platforms import load_platforms
-from ..report import HostReport, loads
-from .drift import domain_drift
-from .hook import EMULATOR_NAME, MACHINE_CATALOG_ENV, PROG, HOST_REPORT_ENV, REFUSING
-from .metadata import manifest_of
+from vmplatform.errors import HostReportError, VmplatformError
+from vmplatform.libvirt.drift import domain_drift
+from vmplatform.libvirt.hook import EMULATOR_NAME, HOST_REPORT_ENV, MACHINE_CATALOG_ENV, PROG, REFUSING
+from vmplatform.libvirt.metadata import manifest_of
+from vmplatform.model.features import default_catalog
+from vmplatform.model.machines import MachineCatalog, load_machine_catalog
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import HostReport, loads
+from vmplatform.resolution.manifest import Manifest, check_manifest
 
 
 def _report_and_catalog() -> tuple[HostReport, MachineCatalog | None]:
@@ -31,8 +31,8 @@ def _report_and_catalog() -> tuple[HostReport, MachineCatalog | None]:
                                   hint="point it at a file written by 'vmplatform probe --json', or unset it to "
                                   "probe this host") from err
     else:
-        from ..probe.cache import cached_probe
-        from ..probe.linux import LinuxProbe
+        from vmplatform.probe.cache import cached_probe
+        from vmplatform.probe.linux import LinuxProbe
 
         # The per-boot cache (written by 'vmplatform probe', e.g. at boot) is keyed on everything
         # that changes the answer, so a start need not pay for a fresh TAP; the hook itself
@@ -97,8 +97,8 @@ def record_start(name: str, xml: str) -> tuple[int, str]:
     (:mod:`.record`). (exit status, stderr): a record that cannot be written stops the start."""
     import json
 
-    from ..qemu_binary import find_qemu
-    from . import record
+    from vmplatform.libvirt import record
+    from vmplatform.qemu.binary import find_qemu
 
     source = f"domain {name}"
     try:
@@ -117,6 +117,6 @@ def record_start(name: str, xml: str) -> tuple[int, str]:
 
 
 def _report_json(report: HostReport) -> str:
-    from ..report import dumps
+    from vmplatform.model.report import dumps
 
     return dumps(report)

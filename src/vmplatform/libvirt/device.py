@@ -17,14 +17,13 @@ decide its values, and whose manifest in ``<metadata>`` names the platform).
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from xml.dom import minidom
 from xml.parsers.expat import ExpatError
 
-from . import _xml
-from ._xml import DomainXmlError
-from .domain import Domain, parse_domain
-from .network import Networks
+from vmplatform.libvirt import _xml
+from vmplatform.libvirt._xml import DomainXmlError
+from vmplatform.libvirt.domain import Domain, parse_domain
+from vmplatform.libvirt.network import Networks
 
 ROOTS = ("interface", "vsock")
 _HINT = "pass the XML 'virsh attach-device' takes: one <interface> or <vsock> element"
@@ -59,7 +58,8 @@ def in_domain(device_doc: minidom.Document, domain_doc: minidom.Document, source
         devices = _xml.append(root, combined.createElement("devices"))
     dev = _xml.root_of(device_doc)
     if dev.tagName == "vsock" and _xml.element(devices, "vsock") is not None:
-        raise DomainXmlError(source, "", "the domain already has a <vsock>", hint="libvirt allows one <vsock> per domain")
+        raise DomainXmlError(source, "", "the domain already has a <vsock>",
+                             hint="libvirt allows one <vsock> per domain")
     devices.appendChild(combined.importNode(dev, True))
     domain = parse_domain(combined, source, vhost_available=vhost_available, networks=networks)
     if dev.tagName == "vsock":

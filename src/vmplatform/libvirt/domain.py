@@ -5,7 +5,7 @@ the accelerator, every ``<interface>`` (NIC model, backend, vhost, offload
 attributes) and vmplatform-relevant ``<qemu:override>`` / ``<qemu:commandline>``
 passthrough. :func:`qemu_argv` writes that as the QEMU arguments libvirt would
 pass, so the domain goes through exactly the same resolution as a QEMU
-command line (:func:`vmplatform.frontend.rewrite`).
+command line (:func:`vmplatform.qemu.frontend.rewrite`).
 
 Where libvirt decides something, the rule and its source (libvirt.git,
 commits read for this module) are next to the code:
@@ -71,12 +71,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-
 from xml.dom import minidom
 
-from . import _xml
-from ._xml import QEMU_NS, DomainXmlError
-from .network import Networks
+from vmplatform.libvirt import _xml
+from vmplatform.libvirt._xml import QEMU_NS, DomainXmlError
+from vmplatform.libvirt.network import Networks
 
 TAP_TYPES = frozenset({"network", "bridge", "direct", "ethernet"})
 NO_VNET_HDR_TYPES = frozenset({"user", "server", "client", "mcast", "udp", "internal"})
@@ -188,7 +187,8 @@ def _override_value(prop: minidom.Element, alias: str, source: str) -> object:
             raise DomainXmlError(where, "", f"{kind} value '{value}' is not a number") from None
     if kind == "string":
         return value
-    raise DomainXmlError(where, "", f"unknown type '{kind}'", hint="libvirt knows string, signed, unsigned, bool, remove")
+    raise DomainXmlError(where, "", f"unknown type '{kind}'",
+                         hint="libvirt knows string, signed, unsigned, bool, remove")
 
 
 def _overrides(root: minidom.Element, source: str) -> dict[str, list[tuple[str, object | None]]]:
@@ -481,7 +481,7 @@ def parse_domain(doc: minidom.Document, source: str, *, vhost_available: bool,
     notes = []
     ifaces = []
     aliases = _aliases(elements, [t for t, _ in typed], hostdevs)
-    for i, (el, alias, (net_type, network)) in enumerate(zip(elements, aliases, typed)):
+    for i, (el, alias, (net_type, network)) in enumerate(zip(elements, aliases, typed, strict=True)):
         iface = _interface(el, i, alias, net_type, network, accel, vhost_available, overrides, source)
         if iface.device is not None and iface.backend == "foreign":
             notes.append(f"interface {alias} (type {iface.net_type}) decides its own features; "

@@ -17,17 +17,18 @@ with the manifest.
 
 from __future__ import annotations
 
+from vmplatform.libvirt.domain import Domain, qemu_argv
+from vmplatform.model.machines import MachineCatalog
+from vmplatform.model.platforms import PlatformSet
+from vmplatform.model.vm import VmConfig
+from vmplatform.qemu.argv import devices_for_resolution, parse
+from vmplatform.resolution.manifest import Manifest
+from vmplatform.resolution.resolve import Resolution, resolve
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..report import HostReport
-    from .network import Networks
-
-from ..machines import MachineCatalog
-from ..manifest import Manifest
-from ..platforms import PlatformSet
-from ..qemu_argv import devices_for_resolution, parse
-from ..resolve import Resolution, VmConfig, resolve
-from .domain import Domain, qemu_argv
+    from vmplatform.libvirt.network import Networks
+    from vmplatform.model.report import HostReport
 
 
 def xml_resolution(domain: Domain, mc: MachineCatalog, platforms: PlatformSet) -> Resolution:
@@ -73,15 +74,14 @@ def pin_drift(manifest: Manifest, res: Resolution) -> list[str]:
     return out
 
 
-def domain_drift(xml: str, source: str, manifest: Manifest, report: "HostReport", platforms: PlatformSet,
-                 mc: MachineCatalog | None, networks: "Networks | None" = None) -> list[str]:
+def domain_drift(xml: str, source: str, manifest: Manifest, report: HostReport, platforms: PlatformSet,
+                 mc: MachineCatalog | None, networks: Networks | None = None) -> list[str]:
     """The manifest's pins that the domain XML ``xml`` does not keep (see :func:`pin_drift`)."""
-    from ..errors import VmplatformError
-    from ..machines import default_machine_catalog
-    from ..report import FeatureStatus
-    from .domain import read_domain
-
-    from .network import Networks, system_dirs
+    from vmplatform.errors import VmplatformError
+    from vmplatform.libvirt.domain import read_domain
+    from vmplatform.libvirt.network import Networks, system_dirs
+    from vmplatform.model.machines import default_machine_catalog
+    from vmplatform.model.report import FeatureStatus
 
     if networks is None:  # libvirt's own files: an active network's status, else its definition
         networks = Networks(dirs=system_dirs())

@@ -18,7 +18,7 @@ program in ``<devices><emulator>``. libvirt runs its emulator in two ways
   manifest gets this host's default platform, as ``vmplatform qemu`` does
   without ``-platform``. ``-platform`` in the domain's ``<qemu:commandline>``
   wins over both. The argv is then pinned and checked exactly as ``vmplatform
-  qemu`` does (:func:`vmplatform.frontend.rewrite`), and the real QEMU is
+  qemu`` does (:func:`vmplatform.qemu.frontend.rewrite`), and the real QEMU is
   exec'd in this process, so the descriptors libvirt passed stay open.
 
 A refusal is a message on stderr and exit status 1: libvirt copies QEMU's
@@ -53,7 +53,7 @@ def guest_name(argv: Sequence[str]) -> str | None:
 
 
 def _real_qemu(configured: str | None = None) -> str:
-    from ..qemu_binary import find_qemu
+    from vmplatform.qemu.binary import find_qemu
 
     return find_qemu(configured or None)
 
@@ -67,12 +67,12 @@ def _exec(binary: str, argv: Sequence[str]) -> int:
 
 def plan(argv: Sequence[str]) -> tuple[str, list[str], list[str]]:
     """(QEMU binary, its argv, notes) for a domain start; raises VmplatformError to refuse."""
-    from ..errors import VmplatformError
-    from ..frontend import rewrite
-    from ..manifest import Scope
-    from ..platforms import Platform, load_platforms
-    from . import record
-    from .metadata import manifest_platform
+    from vmplatform.errors import VmplatformError
+    from vmplatform.libvirt import record
+    from vmplatform.libvirt.metadata import manifest_platform
+    from vmplatform.model.platforms import Platform, load_platforms
+    from vmplatform.qemu.frontend import rewrite
+    from vmplatform.resolution.manifest import Scope
 
     name = guest_name(argv) or "?"
     uuid = _option(argv, "-uuid")
@@ -95,7 +95,7 @@ def plan(argv: Sequence[str]) -> tuple[str, list[str], list[str]]:
     mc = record.machine_catalog(qemu)
     rw = rewrite(list(argv), mc=mc, platforms=platforms, report=start.report, platform=platform)
     if m is not None:
-        from .drift import pin_drift
+        from vmplatform.libvirt.drift import pin_drift
 
         drift = pin_drift(m, rw.resolution)
         if drift:  # the XML (or -platform) asks for other values than the domain was created with
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if guest_name(args) is None:
         # capability probing (-machine none + QMP), -version, help: the real QEMU answers
         return _exec(_real_qemu(), args)
-    from ..errors import VmplatformError
+    from vmplatform.errors import VmplatformError
 
     try:
         binary, qemu_argv, notes = plan(args)

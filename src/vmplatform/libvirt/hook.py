@@ -40,7 +40,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from .namespace import NAMESPACE
+from vmplatform.libvirt.namespace import NAMESPACE
 
 # (operation, sub-operation) -> what a refusal stops; everything else passes through.
 REFUSING = {("prepare", "begin"): "start", ("start", "begin"): "start", ("migrate", "begin"): "receive"}
@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     emulated = EMULATOR_NAME in xml and uses_emulator(xml)
     if op == ("release", "end"):
         if emulated:
-            from .record import remove, uuid_of
+            from vmplatform.libvirt.record import remove, uuid_of
 
             remove(uuid_of(xml) or "-")
         return 0
@@ -78,11 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # filter whose stdout is the new XML; restore's empty output means "unchanged".
         rc, out, err = 0, (xml if args[1] == "migrate" else ""), ""
     else:
-        from .admission import decide
+        from vmplatform.libvirt.admission import decide
 
         rc, out, err = decide(args[0], args[1], args[2], xml, pinned_by_emulator=emulated)
     if rc == 0 and emulated and op == ("prepare", "begin"):
-        from .admission import record_start
+        from vmplatform.libvirt.admission import record_start
 
         rc, err = record_start(args[0], xml)
     sys.stdout.write(out)

@@ -17,17 +17,15 @@ is left as it was.
 from __future__ import annotations
 
 import json
-
 from xml.dom import minidom
 
-from ..manifest import Manifest, ManifestError, loads
+from vmplatform.libvirt import _xml
+from vmplatform.libvirt.namespace import ELEMENT, NAMESPACE, PREFIX
+from vmplatform.resolution.manifest import Manifest, ManifestError, loads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..platforms import Platform, PlatformSet
-from . import _xml
-from .namespace import ELEMENT, NAMESPACE, PREFIX
-
+    from vmplatform.model.platforms import Platform, PlatformSet
 
 # libvirt's own order of the elements that come before <metadata> (domain_conf.c virDomainDefFormat).
 _BEFORE_METADATA = ("name", "uuid", "genid", "title", "description")
@@ -88,12 +86,12 @@ def with_manifest(text: str, manifest: Manifest, source: str) -> str:
     return _xml.serialize(doc, text)
 
 
-def manifest_platform(manifest: Manifest, platforms: "PlatformSet", domain: str) -> "Platform":
+def manifest_platform(manifest: Manifest, platforms: PlatformSet, domain: str) -> Platform:
     """The platform a domain's manifest pins to: the named platform when it still guarantees exactly
     the recorded features, else (a merged or host-scope platform) exactly those features."""
     import datetime
 
-    from ..platforms import Platform
+    from vmplatform.model.platforms import Platform
 
     feats = frozenset(manifest.platform_features)
     if manifest.platform and manifest.platform in platforms:

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from . import _xml
-from ._xml import DomainXmlError
+from vmplatform.libvirt import _xml
+from vmplatform.libvirt._xml import DomainXmlError
 
 # libvirt's own locations (src/network/bridge_driver.c: stateDir /run/libvirt/network,
 # configDir $SYSCONFDIR/libvirt/qemu/networks), active status first.
@@ -66,7 +66,8 @@ def read_network(text: str, source: str) -> Network:
     try:
         doc = minidom.parseString(text.encode("utf-8"))
     except ExpatError as err:
-        raise DomainXmlError(source, "", f"not well-formed XML (line {err.lineno}, column {err.offset})", hint=hint) from None
+        raise DomainXmlError(source, "", f"not well-formed XML (line {err.lineno}, column {err.offset})",
+                             hint=hint) from None
     root = _xml.root_of(doc)
     if root.tagName == "networkstatus":
         inner = _xml.element(root, "network")

@@ -22,19 +22,18 @@ The manifest goes into ``<metadata>`` (:mod:`vmplatform.libvirt.metadata`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-
 from xml.dom import minidom
 
-from ..manifest import Manifest
-from ..resolve import Layer, Resolution
-from . import _xml
-from ._xml import QEMU_NS
-from .domain import DRIVER_ATTRS, GUEST_ATTRS, HOST_ATTRS, Domain
-from .metadata import write_manifest
+from vmplatform.libvirt import _xml
+from vmplatform.libvirt._xml import QEMU_NS
+from vmplatform.libvirt.domain import DRIVER_ATTRS, GUEST_ATTRS, HOST_ATTRS, Domain
+from vmplatform.libvirt.metadata import write_manifest
+from vmplatform.resolution.manifest import Manifest
+from vmplatform.resolution.resolve import Layer, Resolution
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .device import DeviceInDomain
+    from vmplatform.libvirt.device import DeviceInDomain
 
 # QEMU property -> (element under <driver>, or "" for <driver> itself; attribute)
 _LIBVIRT_ATTR: Mapping[str, tuple[str, str]] = {
@@ -145,7 +144,7 @@ def pin_manifest(doc: minidom.Document, domain: Domain, manifest: Manifest) -> l
     return notes
 
 
-def pin_device(dev: "DeviceInDomain", res: Resolution, host_res: Resolution) -> tuple[list[str], list[str]]:
+def pin_device(dev: DeviceInDomain, res: Resolution, host_res: Resolution) -> tuple[list[str], list[str]]:
     """Write the pins of the new device into its device XML (:mod:`.device`).
 
     ``res``: the domain with the device, resolved for its platform; ``host_res``: the same for

@@ -29,13 +29,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .hook import EMULATOR_NAME
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..machines import MachineCatalog
-    from ..manifest import Manifest
-    from ..report import HostReport
+    from vmplatform.model.machines import MachineCatalog
+    from vmplatform.model.report import HostReport
+    from vmplatform.resolution.manifest import Manifest
 
 DIR_ENV = "VMPLATFORM_LIBVIRT_RECORD_DIR"   # for tests and unusual layouts; libvirt passes no environment
 DEFAULT_DIR = "/run/vmplatform-libvirt"
@@ -51,10 +49,10 @@ def cache_dir() -> Path:
     return record_dir() / "cache"
 
 
-def machine_catalog(qemu: str) -> "MachineCatalog":
+def machine_catalog(qemu: str) -> MachineCatalog:
     """The machine catalog of ``qemu``, cached in :func:`cache_dir` (imported there on first use):
     root imports it for the unprivileged emulator, whose own cache would be per domain."""
-    from ..qemu_binary import CACHE_ENV, machine_catalog_of
+    from vmplatform.qemu.binary import CACHE_ENV, machine_catalog_of
 
     old = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(cache_dir())
@@ -82,8 +80,8 @@ def uuid_of(xml: str) -> str | None:
 class StartRecord:
     name: str
     uuid: str
-    manifest: "Manifest | None"
-    report: "HostReport"
+    manifest: Manifest | None
+    report: HostReport
     qemu: str                 # the real QEMU the emulator execs
 
 
@@ -110,9 +108,9 @@ def remove(uuid: str) -> None:
 
 def read(uuid: str) -> StartRecord | None:
     """The record for ``uuid``; None when the hook wrote none."""
-    from ..errors import VmplatformError
-    from ..manifest import loads as load_manifest
-    from ..report import loads as load_report
+    from vmplatform.errors import VmplatformError
+    from vmplatform.model.report import loads as load_report
+    from vmplatform.resolution.manifest import loads as load_manifest
 
     path = _path(uuid)
     try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..features import Catalog
-from ..report import HostReport
+from vmplatform.model.features import Catalog
+from vmplatform.model.report import HostReport
 
 
 class Prober(Protocol):

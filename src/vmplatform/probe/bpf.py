@@ -14,7 +14,7 @@ import errno as errno_mod
 import os
 import struct
 
-from ..report import Evidence, FeatureStatus
+from vmplatform.model.report import Evidence, FeatureStatus
 
 # bpf(2) syscall numbers per architecture (arch syscall tables in the kernel).
 _SYS_BPF = {"x86_64": 321, "aarch64": 280, "s390x": 351, "ppc64le": 361, "riscv64": 280}

@@ -22,9 +22,9 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from ..features import Catalog
-from ..errors import HostReportError
-from ..report import HostReport, dumps, loads
+from vmplatform.errors import HostReportError
+from vmplatform.model.features import Catalog
+from vmplatform.model.report import HostReport, dumps, loads
 
 NO_CACHE_ENV = "VMPLATFORM_NO_PROBE_CACHE"
 _NODES = ("/dev/net/tun", "/dev/kvm", "/dev/vhost-net", "/dev/vhost-vsock")
@@ -48,7 +48,7 @@ def _read(path: str) -> str:
 
 
 def fingerprint(catalog: Catalog) -> str:
-    from .. import __version__
+    from vmplatform import __version__
 
     u = os.uname()
     # LD_PRELOAD can change what this process's ioctls see (tests emulate old kernels that way).

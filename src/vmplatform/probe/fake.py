@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ..features import Catalog
-from ..report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport
+from vmplatform.model.features import Catalog
+from vmplatform.model.report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class FakeHost:
     evidence_note: str = "fake host"
 
     @classmethod
-    def with_features(cls, features: Iterable[str], **kw: object) -> "FakeHost":
+    def with_features(cls, features: Iterable[str], **kw: object) -> FakeHost:
         return cls(supported=frozenset(features), **kw)  # type: ignore[arg-type]
 
     def run(self, catalog: Catalog) -> HostReport:
@@ -44,5 +44,5 @@ class FakeHost:
             host=HostIdentity(self.hostname, self.kernel_release, "", self.arch,
                               MappingProxyType(dict(self.os_release))),
             results=tuple(results),
-            probed_at=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc).isoformat(),
+            probed_at=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC).isoformat(),
             probe_mode="fake", generator="vmplatform fake host")

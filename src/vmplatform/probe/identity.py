@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from types import MappingProxyType
 
-from ..report import HostIdentity
+from vmplatform.model.report import HostIdentity
 
 _OS_KEYS = ("ID", "VERSION_ID", "PRETTY_NAME", "ID_LIKE", "VERSION_CODENAME")
 

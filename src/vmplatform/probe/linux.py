@@ -22,11 +22,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .. import __version__
-from ..features import Catalog, HostFeature
-from ..report import Evidence, FeatureResult, FeatureStatus, HostReport
-from . import ioctls as K
-from .identity import local_identity
+from vmplatform import __version__
+from vmplatform.model.features import Catalog, HostFeature
+from vmplatform.model.report import Evidence, FeatureResult, FeatureStatus, HostReport
+from vmplatform.probe import ioctls as K
+from vmplatform.probe.identity import local_identity
 
 TYPE_CHECKING = False  # typing costs ~5 ms of CLI start-up; only mypy needs it
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class _Result:
                 "detail": e.detail, "errno": e.errno, "duration-us": e.duration_us}
 
     @classmethod
-    def from_obj(cls, o: Mapping[str, Any]) -> "_Result":
+    def from_obj(cls, o: Mapping[str, Any]) -> _Result:
         return cls(FeatureStatus(o["status"]), Evidence(
             o["check"], o["outcome"], o.get("detail", ""), o.get("errno"), float(o["duration-us"])))
 
@@ -176,7 +176,7 @@ def _tun_one(fd: int, f: HostFeature) -> _Result:
 
 def _probe_tun_in_userns(feats: list[HostFeature]) -> dict[str, _Result]:
     """Run the TAP probes in a forked child inside a new user + net namespace."""
-    from . import userns
+    from vmplatform.probe import userns
 
     raw = userns.run_in_user_netns(lambda: {fid: r.to_obj() for fid, r in _probe_tun(feats, None).items()})
     return {fid: _Result.from_obj(o) for fid, o in raw.items()}
@@ -203,7 +203,7 @@ class _Devices:
         except OSError as err:
             if not _device_missing(err):
                 raise
-            from . import modules
+            from vmplatform.probe import modules
 
             entry = modules.devname(os.path.basename(device))
             if entry is None:
@@ -347,7 +347,7 @@ def _probe_value(f: HostFeature) -> _Result:
 
 
 def _probe_bpf(f: HostFeature) -> _Result:
-    from . import bpf
+    from vmplatform.probe import bpf
 
     return _Result(*bpf.probe_socket_filter_load())
 
@@ -368,7 +368,7 @@ class LinuxProbe:
 
     def run(self, catalog: Catalog) -> HostReport:
         t0 = time.perf_counter_ns()
-        started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        started = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         feats = list(catalog)
         tun = [f for f in feats if f.probe.method.startswith("tun-")]
         results: dict[str, _Result] = {}

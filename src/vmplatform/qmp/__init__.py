@@ -12,9 +12,9 @@ Run it with ``vmplatform qmp --connect QEMU_QMP_SOCKET --listen SOCKET``.
 
 from __future__ import annotations
 
-from .endpoint import Endpoint
-from .errors import EndpointError, ExecuteError, ListenError, Runstate, StateError, UpstreamError
-from .local import COMMANDS, LocalCommandError, LocalCommands
+from vmplatform.qmp.endpoint import Endpoint
+from vmplatform.qmp.errors import EndpointError, ExecuteError, ListenError, Runstate, StateError, UpstreamError
+from vmplatform.qmp.local import COMMANDS, LocalCommandError, LocalCommands
 
 __all__ = ["COMMANDS", "Endpoint", "EndpointError", "ExecuteError", "ListenError", "LocalCommandError",
            "LocalCommands", "Runstate", "StateError", "UpstreamError"]

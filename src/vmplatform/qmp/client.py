@@ -16,7 +16,7 @@ import logging
 from collections import deque
 from typing import Protocol, cast
 
-from . import protocol as P
+from vmplatform.qmp import protocol as P
 
 # The endpoint's logger, so log lines keep their names whichever module emits them.
 logger = logging.getLogger("vmplatform.qmp.endpoint")

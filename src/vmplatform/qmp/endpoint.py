@@ -63,13 +63,19 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from . import protocol as P
-from .client import Client, Slot
-from .errors import EndpointError, ExecuteError, ListenError, Runstate, StateError, UpstreamError
-from .hotplug import DEVICE_ADD, GUARDED, NETDEV_ADD, HotplugGuard
-from .local import (QUERY_PLATFORM_DEPENDENCIES, QUERY_PLATFORMS, LocalCommandError, LocalCommands,
-                    add_local_commands, check_no_arguments)
-from .upstream import Transform, Upstream, readdress
+from vmplatform.qmp import protocol as P
+from vmplatform.qmp.client import Client, Slot
+from vmplatform.qmp.errors import EndpointError, ExecuteError, ListenError, Runstate, StateError, UpstreamError
+from vmplatform.qmp.hotplug import DEVICE_ADD, GUARDED, NETDEV_ADD, HotplugGuard
+from vmplatform.qmp.local import (
+    QUERY_PLATFORM_DEPENDENCIES,
+    QUERY_PLATFORMS,
+    LocalCommandError,
+    LocalCommands,
+    add_local_commands,
+    check_no_arguments,
+)
+from vmplatform.qmp.upstream import Transform, Upstream, readdress
 
 __all__ = ["Endpoint", "EndpointError", "ExecuteError", "ListenError", "Runstate", "StateError", "UpstreamError"]
 

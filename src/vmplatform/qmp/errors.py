@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 
-from ..errors import QemuError
+from vmplatform.errors import QemuError
 
 
 class Runstate(enum.Enum):

@@ -1,8 +1,8 @@
 """Hot-plug through the endpoint: ``device_add`` gets the platform's pins.
 
 A device plugged over QMP is one more road into QEMU, so it goes through
-the same model and resolution as an argv device (:mod:`vmplatform.vm`,
-:func:`vmplatform.resolve.resolve`):
+the same model and resolution as an argv device (:mod:`vmplatform.model.vm`,
+:func:`vmplatform.resolution.resolve.resolve`):
 
 * the driver is resolved to its QOM type with the aliases of the QEMU that
   runs (HMP ``device_add help``, the list ``-device help`` prints):
@@ -31,16 +31,16 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import HostLacksFeatures, VmplatformError
-from ..features import Accel
-from ..machines import MachineCatalog
-from ..platform_record import read_recorded_platform
-from ..platforms import PlatformSet
-from ..report import HostReport
-from ..resolve import Layer, VmConfig, check_host, resolve
-from ..vm import Accel as VmAccel
-from ..vm import Machine, NetBackend, Origin, VmModel, device, netdev
-from .local import Execute, LocalCommandError
+from vmplatform.errors import HostLacksFeatures, VmplatformError
+from vmplatform.model.features import Accel
+from vmplatform.model.machines import MachineCatalog
+from vmplatform.model.platforms import PlatformSet
+from vmplatform.model.report import HostReport
+from vmplatform.model.vm import Accel as VmAccel
+from vmplatform.model.vm import Machine, NetBackend, Origin, VmConfig, VmModel, device, netdev
+from vmplatform.qemu.platform_record import read_recorded_platform
+from vmplatform.qmp.local import Execute, LocalCommandError
+from vmplatform.resolution.resolve import Layer, check_host, resolve
 
 DEVICE_ADD = "device_add"
 NETDEV_ADD = "netdev_add"
@@ -133,7 +133,7 @@ class HotplugGuard:
                               f"{m.needed_by}" for m in missing)
             raise LocalCommandError(f"{DEVICE_ADD} {label} refused: {lines}")
         try:
-            from ..manifest import require_usable
+            from vmplatform.resolution.manifest import require_usable
 
             require_usable(res, self.report, self.platforms)
         except HostLacksFeatures as err:

@@ -9,7 +9,7 @@
 ``query-platform-dependencies``
     What the running VM relies on: the platform in effect (``--platform``
     of the endpoint, else the one the VM records, see
-    :mod:`vmplatform.platform_record`; null if neither) and, per virtio-net
+    :mod:`vmplatform.qemu.platform_record`; null if neither) and, per virtio-net
     device, which host features QEMU offers the guest, which the guest
     negotiated, and which offered ones the platform does not guarantee (a
     device that reached QEMU around the platform's pins; null when the
@@ -50,12 +50,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import VmplatformError
-from ..features import Accel, AppliesTo, Catalog
-from ..platform_record import read_recorded_platform
-from ..support import SupportReport
-from ..views import query_platforms_json
-from ..virtio_bits import bits_to_mask, decode_status_features
+from vmplatform.errors import VmplatformError
+from vmplatform.model.features import Accel, AppliesTo, Catalog
+from vmplatform.model.virtio_bits import bits_to_mask, decode_status_features
+from vmplatform.qemu.platform_record import read_recorded_platform
+from vmplatform.resolution.support import SupportReport
+from vmplatform.resolution.views import query_platforms_json
 
 QUERY_PLATFORMS = "query-platforms"
 QUERY_PLATFORM_DEPENDENCIES = "query-platform-dependencies"
@@ -122,7 +122,7 @@ class DependencyReader:
     """Reads every virtio-net device's offered and negotiated host features from QEMU.
 
     Shared by the endpoint's ``query-platform-dependencies`` and by
-    ``vmplatform check --qmp`` (vmplatform.running).
+    ``vmplatform check --qmp`` (vmplatform.qemu.running).
     """
 
     def __init__(self, catalog: Catalog) -> None:

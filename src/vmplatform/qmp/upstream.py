@@ -17,9 +17,9 @@ import stat
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, cast
 
-from . import protocol as P
-from .client import READ_SIZE, Client, Slot
-from .errors import EndpointError, UpstreamError
+from vmplatform.qmp import protocol as P
+from vmplatform.qmp.client import READ_SIZE, Client, Slot
+from vmplatform.qmp.errors import EndpointError, UpstreamError
 
 # The endpoint's logger, so log lines keep their names whichever module emits them.
 logger = logging.getLogger("vmplatform.qmp.endpoint")

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vmplatform.features import default_catalog
-from vmplatform.platforms import load_platforms
+from vmplatform.model.features import default_catalog
+from vmplatform.model.platforms import load_platforms
+from vmplatform.model.report import dumps
 from vmplatform.probe.fake import FakeHost
-from vmplatform.report import dumps
 
 HERE = Path(__file__).parent
 TYPICAL_OPTIONAL = {"vhost-net", "vhost-vsock", "ebpf-rss", "kvm-smm", "kvm-hyperv-cpuid", "kvm-tsc-control",

@@ -26,7 +26,7 @@ SCOPES = {"host": ["--scope", "host"], "default": []}
 
 
 def vm_argv(host: str) -> list[str]:
-    from vmplatform.report import FeatureStatus, loads
+    from vmplatform.model.report import FeatureStatus, loads
 
     report = loads((HOSTS / f"{host}.json").read_text())
     if report.status("kvm-smm") is FeatureStatus.SUPPORTED:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vmplatform.report import HostReport, from_json_obj
+from vmplatform.model.report import HostReport, from_json_obj
 
 from .kernel import KernelSpec
 

@@ -28,8 +28,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..initramfs import _Entry, write_newc
 from .. import paths
+from ..initramfs import _Entry, write_newc
 from .kernel import PreparedKernel, devname_line
 
 PAYLOAD_FORMAT = 1

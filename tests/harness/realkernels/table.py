@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from vmplatform.report import FeatureStatus
+from vmplatform.model.report import FeatureStatus
 
 from .matrix import KernelRecord
 

@@ -1,0 +1,256 @@
+"""The host-feature catalog: what QEMU consults on the host, as data.
+
+The catalog lives in ``data/features.toml`` (format: docs/data-formats.md).
+Loading validates every entry; an error names the file, the key path and
+the line.
+"""
+
+from __future__ import annotations
+
+import builtins
+import enum
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+
+from vmplatform.errors import DataFileError, UnknownNameError
+from vmplatform.model import _toml
+from vmplatform.model._toml import DATA_DIR
+
+FEATURE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+PROBE_METHODS = frozenset({
+    "tun-features", "tun-offload", "tun-steering-ebpf", "vhost-features",
+    "kvm-extension", "kvm-vm-extension", "bpf-prog-load", "sysconf", "file-value",
+})
+
+
+class Category(enum.Enum):
+    """Whether a kernel release alone decides the feature."""
+
+    KERNEL = "kernel"        # every build of the release that has the subsystem provides it
+    OPTIONAL = "optional"    # depends on config, privilege, hardware: promised only explicitly
+
+
+class AppliesTo(enum.Enum):
+    """Which VM configurations make QEMU consult the feature."""
+
+    TAP = "tap"              # netdev tap with a vnet header
+    TAP_VHOST = "tap-vhost"  # netdev tap with vhost=on
+    KVM = "kvm"              # accel=kvm
+    ANY = "any"              # every VM
+
+
+class Accel(enum.Enum):
+    """The accelerator a VM runs under: decides whether KVM-only features matter."""
+
+    KVM = "kvm"
+    TCG = "tcg"
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Releases ``[since, until)`` in which an introduced feature was absent again."""
+
+    since: str
+    until: str
+    source: str
+
+
+@dataclass(frozen=True)
+class GovernedProperty:
+    """A QEMU property whose effective value depends on a host feature."""
+
+    driver: str
+    property: str
+    present: str
+    absent: str
+    qemu: str
+    source: str
+    virtio_bit: int | None = None
+    host_default: str | None = None   # a value meaning "take it from the host" (virtio-iommu granule=host)
+    needs_feature: bool = True        # False: every value runs on every host (QEMU at most warns)
+
+    @builtins.property
+    def key(self) -> str:
+        return f"{self.driver}.{self.property}"
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """How the Linux probe tests a feature: a method name plus its arguments."""
+
+    method: str
+    args: Mapping[str, object]
+    source: str
+
+
+@dataclass(frozen=True)
+class HostFeature:
+    """One host capability QEMU consults when it decides a guest-visible default."""
+
+    id: str
+    summary: str
+    category: Category
+    applies_to: AppliesTo
+    linux: str
+    linux_source: str
+    qemu: str
+    qemu_source: str
+    probe: ProbeSpec
+    governs: tuple[GovernedProperty, ...] = ()
+    requires: tuple[str, ...] = ()
+    notes: str = ""
+    upstream_default: str = ""        # Kconfig fact: an upstream release built with its defaults has it
+    gaps: tuple[Gap, ...] = ()
+
+    def matters_under(self, accel: Accel) -> bool:
+        """False for a KVM-only feature judged for a TCG VM."""
+        return accel is Accel.KVM or self.applies_to is not AppliesTo.KVM
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """All host features, in file order."""
+
+    features: Mapping[str, HostFeature] = field(default_factory=dict)
+    path: str = ""
+
+    def __iter__(self) -> Iterator[HostFeature]:
+        return iter(self.features.values())
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __contains__(self, feature_id: object) -> bool:
+        return feature_id in self.features
+
+    def get(self, feature_id: str) -> HostFeature:
+        try:
+            return self.features[feature_id]
+        except KeyError:
+            raise UnknownNameError("feature", feature_id, list(self.features),
+                                   hint="list the catalog with 'vmplatform features'") from None
+
+    def ids(self) -> list[str]:
+        return list(self.features)
+
+    def decides_properties(self, feature_id: str) -> bool:
+        """Whether a feature decides a QEMU property: it governs one, or a feature that does requires it.
+
+        Only such features can be guaranteed by a platform: a platform pins properties, and a
+        guarantee that pins nothing would only make platforms unsupported for no guest-visible reason.
+        """
+        todo, seen = [feature_id], set()
+        while todo:
+            fid = todo.pop()
+            if fid in seen:
+                continue
+            seen.add(fid)
+            if self.get(fid).governs:
+                return True
+            todo += [f.id for f in self if fid in f.requires]
+        return False
+
+    def governing(self, driver: str, prop: str) -> HostFeature | None:
+        """The feature that governs ``driver.prop``, if any."""
+        for feat in self:
+            for gp in feat.governs:
+                if gp.driver == driver and gp.property == prop:
+                    return feat
+        return None
+
+
+def _parse_feature(t: _toml.Table) -> HostFeature:
+    t.check_keys({"id", "summary", "category", "requires", "linux", "linux-source", "qemu",
+                  "qemu-source", "applies-to", "notes", "probe", "governs", "upstream-default", "gap"})
+    fid = t.text("id")
+    if not FEATURE_ID.match(fid):
+        raise t.error("id", f"feature id '{fid}' is not kebab-case ([a-z0-9]+ joined by '-')", fid)
+    try:
+        category = Category(t.text("category"))
+    except ValueError:
+        raise t.error("category", "category must be 'kernel' or 'optional'") from None
+    try:
+        applies = AppliesTo(t.text("applies-to"))
+    except ValueError:
+        allowed = ", ".join(a.value for a in AppliesTo)
+        raise t.error("applies-to", f"applies-to must be one of {allowed}") from None
+    pt = t.table("probe", required=True)
+    method = pt.text("method")
+    if method not in PROBE_METHODS:
+        raise pt.error("method", f"unknown probe method '{method}' (known: {', '.join(sorted(PROBE_METHODS))})",
+                       method)
+    args = {k: v for k, v in pt.data.items() if k not in ("method", "source")}
+    probe = ProbeSpec(method, MappingProxyType(args), pt.text("source", ""))
+    governs = []
+    for g in t.tables("governs"):
+        g.check_keys({"driver", "property", "present", "absent", "virtio-bit", "qemu", "source", "notes",
+                      "host-default", "needs-feature"})
+        needs = g.data.get("needs-feature", True)
+        if not isinstance(needs, bool):
+            raise g.error("needs-feature", "'needs-feature' must be true or false")
+        bit = g.opt_int("virtio-bit")
+        if bit is not None and not 0 <= bit < 128:
+            raise g.error("virtio-bit", f"virtio-bit {bit} is outside 0..127")
+        governs.append(GovernedProperty(
+            driver=g.text("driver"), property=g.text("property"),
+            present=_value(g, "present"), absent=_value(g, "absent"),
+            qemu=g.text("qemu", ""), source=g.text("source", ""), virtio_bit=bit,
+            host_default=g.text("host-default") if "host-default" in g.data else None, needs_feature=needs))
+    gaps = []
+    for g in t.tables("gap"):
+        g.check_keys({"since", "until", "source"})
+        gaps.append(Gap(g.text("since"), g.text("until"), g.text("source")))
+    upstream_default = t.text("upstream-default", "")
+    linux = t.text("linux", "")
+    if upstream_default and not linux:
+        raise t.error("upstream-default", "upstream-default needs the 'linux' release that introduced the feature")
+    return HostFeature(
+        id=fid, summary=t.text("summary"), category=category, applies_to=applies,
+        linux=linux, linux_source=t.text("linux-source", ""),
+        qemu=t.text("qemu", ""), qemu_source=t.text("qemu-source", ""),
+        probe=probe, governs=tuple(governs), requires=t.str_list("requires"),
+        notes=t.text("notes", ""), upstream_default=upstream_default, gaps=tuple(gaps))
+
+
+def _value(t: _toml.Table, key: str) -> str:
+    """Property values are strings; TOML booleans are accepted as on/off."""
+    raw = t.data.get(key)
+    if isinstance(raw, bool):
+        return "on" if raw else "off"
+    return t.text(key)
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    """Load and validate a feature catalog (the packaged one by default)."""
+    if path is None:
+        path = DATA_DIR / "features.toml"
+    root = _toml.load(path)
+    root.check_keys({"feature", "meta"})
+    features: dict[str, HostFeature] = {}
+    owners: dict[str, str] = {}
+    for t in root.tables("feature"):
+        feat = _parse_feature(t)
+        if feat.id in features:
+            raise t.error("id", f"duplicate feature id '{feat.id}'", feat.id)
+        for gp in feat.governs:
+            if gp.key in owners:
+                raise t.error("governs", f"{gp.key} is already governed by '{owners[gp.key]}'", gp.property)
+            owners[gp.key] = feat.id
+        features[feat.id] = feat
+    for feat in features.values():
+        for req in feat.requires:
+            if req not in features:
+                raise DataFileError(str(path), f"feature '{feat.id}'.requires",
+                                    f"requires unknown feature '{req}'")
+    return Catalog(MappingProxyType(features), str(path))
+
+
+@cache
+def default_catalog() -> Catalog:
+    """The catalog shipped in the package (loaded once per process)."""
+    return load_catalog()

@@ -1,0 +1,244 @@
+"""Machine types: QEMU's versioned, host-invariant defaults, read from a real QEMU.
+
+A *machine catalog* is a snapshot of one QEMU binary: every machine type with
+its compat props (in QEMU's order: later entries win), the QOM type parents
+(compat props name ancestor types such as ``virtio-device``), and the
+default value of every catalog-governed property on every device type that
+has one. ``import_from_qemu`` builds it over QMP; the snapshot for QEMU 10.0
+x86_64 ships in ``data/machines/``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+
+from vmplatform.errors import DataFileError, UnknownNameError
+from vmplatform.model import _jsontext
+from vmplatform.model._toml import DATA_DIR
+
+TYPE_CHECKING = False  # typing costs front-end start-up time; only mypy needs it
+if TYPE_CHECKING:
+    from typing import Any
+
+SCHEMA = "vmplatform/machine-catalog/1"
+
+
+def normalize_value(value: object) -> str:
+    """QEMU accepts many spellings of a bool; compare them as on/off."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    text = str(value)
+    low = text.lower()
+    if low in ("on", "true", "yes"):
+        return "on"
+    if low in ("off", "false", "no"):
+        return "off"
+    return text
+
+
+@dataclass(frozen=True)
+class CompatProp:
+    qom_type: str
+    property: str
+    value: str
+
+
+@dataclass(frozen=True)
+class MachineType:
+    name: str
+    compat_props: tuple[CompatProp, ...]
+    alias: str | None = None
+    is_default: bool = False
+    deprecated: bool = False
+
+
+@dataclass(frozen=True)
+class MachineCatalog:
+    qemu_version: str
+    arch: str
+    machines: Mapping[str, MachineType]
+    parents: Mapping[str, str]                           # QOM type -> parent type
+    device_defaults: Mapping[str, Mapping[str, str]]     # type -> governed prop -> default
+    generated_by: str = ""
+    path: str = ""
+    options_with_arg: frozenset[str] = frozenset()
+    option_flags: frozenset[str] = frozenset()
+    # QEMU's -device aliases of this binary (virtio-net -> virtio-net-pci), from '-device help'
+    aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __iter__(self) -> Iterator[MachineType]:
+        return iter(self.machines.values())
+
+    def get(self, name: str) -> MachineType:
+        if name in self.machines:
+            return self.machines[name]
+        real = self.machines.alias_of(name) if isinstance(self.machines, _LazyMachines) else next(
+            (m.name for m in self.machines.values() if m.alias == name), None)
+        if real is not None:
+            return self.machines[real]
+        raise UnknownNameError("machine", name, list(self.machines),
+                               hint=f"machine types of QEMU {self.qemu_version}: 'vmplatform machines list'")
+
+    def default_machine(self) -> MachineType | None:
+        if isinstance(self.machines, _LazyMachines):
+            name = self.machines.default_name()
+            return None if name is None else self.machines[name]
+        return next((m for m in self.machines.values() if m.is_default), None)
+
+    def ancestry(self, qom_type: str) -> list[str]:
+        """``qom_type`` followed by its parents, nearest first."""
+        return _ancestry(qom_type, self.parents)
+
+    def lineage(self, qom_type: str) -> set[str]:
+        return lineage(qom_type, self.parents)
+
+    def consults(self, driver: str, prop: str) -> bool:
+        """Whether this QEMU has ``prop`` on some type that is, or inherits/proxies, ``driver``."""
+        return any(prop in props and driver in self.lineage(t) for t, props in self.device_defaults.items())
+
+    def backend_type(self, qom_type: str) -> str:
+        return proxy_backend(qom_type, self.parents)
+
+    def is_a(self, qom_type: str, ancestor: str) -> bool:
+        return ancestor in self.ancestry(qom_type)
+
+    def device_default(self, qom_type: str, prop: str) -> str | None:
+        return self.device_defaults.get(qom_type, {}).get(prop)
+
+    def knows(self, qom_type: str, prop: str) -> bool:
+        """Whether this QEMU has ``prop`` on ``qom_type`` (never pin unknown properties)."""
+        return prop in self.device_defaults.get(qom_type, {})
+
+
+class _LazyMachines(Mapping[str, MachineType]):
+    """Machine types built on first access: a snapshot has thousands of compat
+    props and a command usually needs one machine type's."""
+
+    def __init__(self, raw: dict[str, tuple[int, dict[str, Any]]],
+                 bad: Callable[[str, str], DataFileError]) -> None:
+        self._raw = raw
+        self._bad = bad
+        self._built: dict[str, MachineType] = {}
+
+    def __getitem__(self, name: str) -> MachineType:
+        if name not in self._built:
+            i, m = self._raw[name]
+            try:
+                props = tuple(CompatProp(p["qom-type"], p["property"], normalize_value(p["value"]))
+                              for p in m.get("compat-props", []))
+            except (KeyError, TypeError) as err:
+                raise self._bad(f"machines[{i}]", f"malformed compat-props ({err!r})") from None
+            self._built[name] = MachineType(name, props, m.get("alias"), bool(m.get("is-default")),
+                                            bool(m.get("deprecated")))
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def alias_of(self, alias: str) -> str | None:
+        for name, (_, m) in self._raw.items():
+            if m.get("alias") == alias:
+                return name
+        return None
+
+    def default_name(self) -> str | None:
+        return next((name for name, (_, m) in self._raw.items() if m.get("is-default")), None)
+
+
+def from_json_obj(obj: Mapping[str, Any], path: str) -> MachineCatalog:
+    def bad(place: str, problem: str) -> DataFileError:
+        return DataFileError(path, place, problem,
+                             hint="regenerate it with 'vmplatform machines import --qemu PATH --output FILE'")
+
+    if obj.get("schema") != SCHEMA:
+        raise bad("schema", f"not a machine catalog (expected schema {SCHEMA!r})")
+    raw = obj.get("machines", [])
+    if not isinstance(raw, list) or not all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in raw):
+        raise bad("machines", "'machines' must be a list of objects with a 'name'")
+    machines = _LazyMachines({m["name"]: (i, m) for i, m in enumerate(raw)}, bad)
+    parents = obj.get("parents", {})
+    defaults = obj.get("device-defaults", {})
+    if not isinstance(parents, dict) or not isinstance(defaults, dict):
+        raise bad("parents", "'parents' and 'device-defaults' must be objects")
+    return MachineCatalog(
+        qemu_version=str(obj.get("qemu-version", "")), arch=str(obj.get("arch", "")),
+        machines=machines, parents=MappingProxyType(dict(parents)),
+        device_defaults=MappingProxyType({k: MappingProxyType({p: normalize_value(v) for p, v in d.items()})
+                                          for k, d in defaults.items()}),
+        generated_by=str(obj.get("generated-by", "")), path=path, raw=MappingProxyType(dict(obj)),
+        options_with_arg=frozenset(obj.get("options", {}).get("with-arg", [])),
+        option_flags=frozenset(obj.get("options", {}).get("flags", [])),
+        aliases=MappingProxyType({str(k): str(v) for k, v in obj.get("aliases", {}).items()}))
+
+
+def load_machine_catalog(path: Path) -> MachineCatalog:
+    try:
+        obj = _jsontext.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise DataFileError(str(path), "", f"cannot read: {err.strerror}") from err
+    except json.JSONDecodeError as err:
+        raise DataFileError(str(path), "", f"invalid JSON: {err.msg}", line=err.lineno) from err
+    if not isinstance(obj, dict):
+        raise DataFileError(str(path), "", "expected a JSON object")
+    return from_json_obj(obj, str(path))
+
+
+def packaged_catalogs() -> list[Path]:
+    d = DATA_DIR / "machines"
+    return sorted(d.glob("*.json"))
+
+
+@cache
+def default_machine_catalog() -> MachineCatalog:
+    """The newest snapshot shipped in the package."""
+    paths = packaged_catalogs()
+    if not paths:
+        raise DataFileError("vmplatform/data/machines", "", "no machine catalog is installed",
+                            hint="run 'vmplatform machines import --qemu PATH --output FILE'")
+    return load_machine_catalog(paths[-1])
+
+
+_PROXY_SUFFIXES = ("-pci-non-transitional", "-pci-transitional", "-pci", "-ccw")
+
+
+def proxy_backend(qom_type: str, parents: Mapping[str, str]) -> str:
+    """The virtio backend type behind a transport proxy (virtio-net-pci -> virtio-net-device).
+
+    The proxy is not a subclass of its backend, but it forwards the backend's
+    properties, and compat props name the backend type.
+    """
+    for suffix in _PROXY_SUFFIXES:
+        if qom_type.endswith(suffix):
+            base = qom_type[: -len(suffix)]
+            for cand in (base + "-device", base):  # virtio-mem-pci proxies "virtio-mem" (no -device)
+                if cand in parents:
+                    return cand
+    return qom_type
+
+
+def _ancestry(t: str, parents: Mapping[str, str]) -> list[str]:
+    out = [t]
+    while out[-1] in parents and len(out) < 64:
+        out.append(parents[out[-1]])
+    return out
+
+
+def lineage(qom_type: str, parents: Mapping[str, str]) -> set[str]:
+    """Every type whose compat props and -global apply to ``qom_type``."""
+    return set(_ancestry(qom_type, parents)) | set(_ancestry(proxy_backend(qom_type, parents), parents))
+
+
+def governed_drivers(catalog_drivers: Sequence[str], parents: Mapping[str, str],
+                     concrete: Sequence[str]) -> list[str]:
+    """Concrete types that are, inherit from, or proxy a governed driver."""
+    wanted = set(catalog_drivers)
+    return sorted(t for t in concrete if wanted & lineage(t, parents))

@@ -1,0 +1,270 @@
+"""Host reports: what the probe found on one host, and their JSON form.
+
+The JSON form is versioned (``schema``) and uses kebab-case keys. Reading a
+report validates it completely; a truncated or foreign file is a
+:class:`HostReportError` that says what is wrong and how to get a good one.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from vmplatform.errors import HostReportError
+from vmplatform.model import _jsontext
+
+SCHEMA = "vmplatform/host-report/1"
+_REGEN = "produce a fresh one on that host with 'vmplatform probe --json > REPORT.json'"
+
+TYPE_CHECKING = False  # typing costs ~5 ms of CLI start-up; only mypy needs it
+if TYPE_CHECKING:
+    from typing import Any
+
+
+
+class FeatureStatus(enum.Enum):
+    SUPPORTED = "supported"
+    UNSUPPORTED = "unsupported"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why the probe concluded what it did: the call made and what came back."""
+
+    check: str                   # e.g. "ioctl(TUNSETOFFLOAD, TUN_F_CSUM|TUN_F_USO4|TUN_F_USO6)"
+    outcome: str                 # e.g. "ok", "EINVAL", "ENOENT", "value 4096"
+    detail: str = ""             # free text for a person
+    errno: int | None = None
+    duration_us: float = 0.0
+
+
+@dataclass(frozen=True)
+class FeatureResult:
+    feature: str
+    status: FeatureStatus
+    evidence: Evidence
+
+
+@dataclass(frozen=True)
+class HostIdentity:
+    hostname: str
+    kernel_release: str
+    kernel_version: str
+    arch: str
+    os_release: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def os_name(self) -> str:
+        return self.os_release.get("PRETTY_NAME", "unknown OS")
+
+
+@dataclass(frozen=True)
+class HostReport:
+    """The result of probing one host."""
+
+    host: HostIdentity
+    results: tuple[FeatureResult, ...]
+    probed_at: str = ""                 # ISO 8601 UTC
+    probe_mode: str = ""                # "root", "user-namespace", "unprivileged", "fake"
+    duration_us: float = 0.0
+    generator: str = ""                 # "vmplatform 0.1.0"
+
+    def __iter__(self) -> Iterator[FeatureResult]:
+        return iter(self.results)
+
+    def result(self, feature: str) -> FeatureResult | None:
+        for r in self.results:
+            if r.feature == feature:
+                return r
+        return None
+
+    def status(self, feature: str) -> FeatureStatus:
+        r = self.result(feature)
+        return FeatureStatus.UNKNOWN if r is None else r.status
+
+    def reason(self, feature: str) -> str:
+        r = self.result(feature)
+        if r is None:
+            return "not probed (the report predates this feature)"
+        ev = r.evidence
+        text = f"{ev.check}: {ev.outcome}"
+        return f"{text} ({ev.detail})" if ev.detail else text
+
+    def supported(self) -> frozenset[str]:
+        return frozenset(r.feature for r in self.results if r.status is FeatureStatus.SUPPORTED)
+
+    @property
+    def name(self) -> str:
+        return self.host.hostname
+
+
+# -- JSON ---------------------------------------------------------------------
+
+def to_json_obj(report: HostReport) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "generator": report.generator,
+        "probed-at": report.probed_at,
+        "probe-mode": report.probe_mode,
+        "duration-us": round(report.duration_us, 1),
+        "host": {
+            "hostname": report.host.hostname,
+            "kernel-release": report.host.kernel_release,
+            "kernel-version": report.host.kernel_version,
+            "arch": report.host.arch,
+            "os-release": dict(report.host.os_release),
+        },
+        "features": [
+            {
+                "id": r.feature,
+                "status": r.status.value,
+                "evidence": {
+                    "check": r.evidence.check,
+                    "outcome": r.evidence.outcome,
+                    **({"detail": r.evidence.detail} if r.evidence.detail else {}),
+                    **({"errno": r.evidence.errno} if r.evidence.errno is not None else {}),
+                    "duration-us": round(r.evidence.duration_us, 1),
+                },
+            }
+            for r in report.results
+        ],
+    }
+
+
+def dumps(report: HostReport) -> str:
+    return json.dumps(to_json_obj(report), indent=2) + "\n"
+
+
+def loads(text: str, source: str = "<report>") -> HostReport:
+    """Parse and validate a host report; errors name the source and the place."""
+    if not text.strip():
+        raise HostReportError(source, "", "empty file, not a host report", hint=_REGEN)
+    try:
+        obj = _jsontext.loads(text)
+    except json.JSONDecodeError as err:
+        hint = _REGEN
+        if _unclosed(text):
+            problem = f"truncated JSON (ends at line {err.lineno}, column {err.colno}: {err.msg})"
+        else:
+            problem = f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"
+        raise HostReportError(source, "", problem, hint=hint) from err
+    return from_json_obj(obj, source)
+
+
+def _unclosed(text: str) -> bool:
+    """True when the text ends inside a string or with brackets still open: cut short."""
+    depth, in_str, esc = 0, False, False
+    for ch in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+    return in_str or depth > 0
+
+
+def from_json_obj(obj: object, source: str = "<report>") -> HostReport:
+    r = _Reader(source)
+    top = r.obj(obj, "")
+    schema = top.get("schema")
+    if schema != SCHEMA:
+        raise HostReportError(source, "", f"not a vmplatform host report (schema {schema!r}, expected {SCHEMA!r})",
+                              hint=_REGEN)
+    host = r.obj(top.get("host"), "host")
+    osr = r.obj(host.get("os-release", {}), "host.os-release")
+    identity = HostIdentity(
+        hostname=r.str(host, "hostname", "host"), kernel_release=r.str(host, "kernel-release", "host"),
+        kernel_version=r.str(host, "kernel-version", "host", ""), arch=r.str(host, "arch", "host"),
+        os_release=MappingProxyType({str(k): str(v) for k, v in osr.items()}))
+    feats = top.get("features")
+    if not isinstance(feats, list):
+        raise HostReportError(source, "", "'features' must be a list", hint=_REGEN)
+    results = []
+    seen: set[str] = set()
+    for i, f in enumerate(feats):
+        result = _quick_feature(f)
+        if result is None or result.feature in seen:
+            result = _checked_feature(r, f, i, seen)   # raises with the precise problem
+        seen.add(result.feature)
+        results.append(result)
+    dur_total = top.get("duration-us", 0.0)
+    return HostReport(
+        host=identity, results=tuple(results), probed_at=r.str(top, "probed-at", "", ""),
+        probe_mode=r.str(top, "probe-mode", "", ""),
+        duration_us=float(dur_total) if isinstance(dur_total, (int, float)) else 0.0,
+        generator=r.str(top, "generator", "", ""))
+
+
+_STATUSES = {s.value: s for s in FeatureStatus}
+
+
+def _quick_feature(f: object) -> FeatureResult | None:
+    """A well-formed feature entry, checked cheaply (fleet ingests read 10^5 reports); None sends
+    anything unusual to :func:`_checked_feature`, which accepts or refuses it with its reason."""
+    if type(f) is not dict:
+        return None
+    fid, status, ev = f.get("id"), f.get("status"), f.get("evidence")
+    if type(fid) is not str or type(status) is not str or status not in _STATUSES or type(ev) is not dict:
+        return None
+    check, outcome, detail = ev.get("check"), ev.get("outcome"), ev.get("detail", "")
+    errno, dur = ev.get("errno"), ev.get("duration-us", 0.0)
+    if type(check) is not str or type(outcome) is not str or type(detail) is not str:
+        return None
+    if (errno is not None and type(errno) is not int) or type(dur) not in (int, float):
+        return None
+    return FeatureResult(fid, _STATUSES[status], Evidence(check, outcome, detail, errno, float(dur)))
+
+
+def _checked_feature(r: _Reader, f: object, i: int, seen: set[str]) -> FeatureResult:
+    source, place = r.source, f"features[{i}]"
+    fo = r.obj(f, place)
+    fid = r.str(fo, "id", place)
+    if fid in seen:
+        raise HostReportError(source, place, f"feature '{fid}' appears twice", hint=_REGEN)
+    try:
+        status = FeatureStatus(r.str(fo, "status", place))
+    except ValueError:
+        raise HostReportError(source, f"{place}.status", "must be supported, unsupported or unknown",
+                              hint=_REGEN) from None
+    ev = r.obj(fo.get("evidence"), f"{place}.evidence")
+    errno = ev.get("errno")
+    if errno is not None and not isinstance(errno, int):
+        raise HostReportError(source, "", f"{place}.evidence.errno must be an integer", hint=_REGEN)
+    dur = ev.get("duration-us", 0.0)
+    if not isinstance(dur, (int, float)):
+        raise HostReportError(source, "", f"{place}.evidence.duration-us must be a number", hint=_REGEN)
+    return FeatureResult(fid, status, Evidence(
+        check=r.str(ev, "check", f"{place}.evidence"), outcome=r.str(ev, "outcome", f"{place}.evidence"),
+        detail=r.str(ev, "detail", f"{place}.evidence", ""), errno=errno, duration_us=float(dur)))
+
+
+class _Reader:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def obj(self, value: object, place: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            where = place or "top level"
+            raise HostReportError(self.source, where, "expected a JSON object", hint=_REGEN)
+        return value
+
+    def str(self, obj: Mapping[str, Any], key: str, place: str, default: str | None = None) -> str:
+        value = obj.get(key, default)
+        where = f"{place}.{key}" if place else key
+        if value is None:
+            raise HostReportError(self.source, where, "missing", hint=_REGEN)
+        if not isinstance(value, str):
+            raise HostReportError(self.source, where, "must be a string", hint=_REGEN)
+        return value

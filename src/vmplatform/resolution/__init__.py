@@ -1,0 +1,6 @@
+"""Resolution and support: what a VM's properties are on a platform, which
+platforms a host supports, verdicts, merges, manifests, and their views.
+
+Depends on the model only; the adapters (qemu, qmp, libvirt, fleet) and the
+cli build on it.
+"""

@@ -1,0 +1,317 @@
+"""Dependency manifests: what one VM's guest ABI relies on, made once, checked often.
+
+Odaki's half of the design: when a VM is created the management layer asks
+vmplatform to analyse it on the creating host (:func:`analyze`), stores the
+manifest with the VM (e.g. libvirt ``<metadata>``), and checks every later
+host against it (:func:`check_manifest`) before a start or a migration.
+
+The JSON form is versioned (``schema``), has sorted keys and no timestamps:
+analysing the same VM on the same host twice gives byte-identical output.
+The schema is documented in docs/manifest.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vmplatform.errors import FileFormatError, HostLacksFeatures, MissingFeature, VmplatformError
+from vmplatform.model import _jsontext
+from vmplatform.model.features import Category
+from vmplatform.model.machines import MachineCatalog, normalize_value
+from vmplatform.model.platforms import Platform, PlatformSet
+from vmplatform.model.report import FeatureStatus, HostReport
+from vmplatform.resolution.resolve import Layer, Resolution
+from vmplatform.resolution.support import unusable_here
+from vmplatform.resolution.verdict import Verdict, judge
+
+SCHEMA = "vmplatform/manifest/1"
+
+
+class Scope(enum.Enum):
+    """How far the VM may migrate; picked by the management layer at creation."""
+
+    HOST = "host"            # everything this host offers; the VM is not migratable
+    HOSTS = "hosts"          # the merge of a named set of hosts' reports
+    PLATFORM = "platform"    # a named platform
+    ANYWHERE = "anywhere"    # the merge over a whole fleet inventory
+
+
+class ManifestError(FileFormatError):
+    """A manifest file is not a valid vmplatform manifest."""
+
+
+@dataclass(frozen=True)
+class Pin:
+    device: str
+    device_type: str
+    driver: str
+    property: str
+    value: str
+    feature: str
+    source: str              # resolution layer that decided the value
+
+
+@dataclass(frozen=True)
+class Manifest:
+    machine: str
+    qemu_version: str
+    accel: str
+    scope: Scope
+    platform: str | None
+    platform_features: tuple[str, ...]
+    scope_hosts: tuple[str, ...]
+    migratable: bool
+    requires: Mapping[str, str]          # feature -> what needs it
+    relevant: tuple[str, ...]            # features governing any of the VM's properties
+    pins: tuple[Pin, ...]
+    analysed_on: str
+
+    def to_json_obj(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "machine": self.machine,
+            "qemu-version": self.qemu_version,
+            "accel": self.accel,
+            "scope": {"kind": self.scope.value, **({"hosts": list(self.scope_hosts)} if self.scope_hosts else {})},
+            "platform": self.platform,
+            "platform-features": list(self.platform_features),
+            "migratable": self.migratable,
+            "requires": [{"feature": f, "required-by": by} for f, by in sorted(self.requires.items())],
+            "relevant-features": list(self.relevant),
+            "pinned-properties": [
+                {"device": p.device, "device-type": p.device_type, "driver": p.driver, "property": p.property,
+                 "value": p.value, "feature": p.feature, "source": p.source} for p in self.pins],
+            "analysed-on": self.analysed_on,
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json_obj(), indent=2, sort_keys=True) + "\n"
+
+
+def from_resolution(res: Resolution, platform: Platform, scope: Scope, report: HostReport,
+                    scope_hosts: Sequence[str] = ()) -> Manifest:
+    requires: dict[str, str] = {}
+    for p in res.properties:
+        if p.needs_feature and p.feature not in requires:
+            who = "machine" if p.device == "machine" else f"{p.device_type} {p.device}"
+            requires[p.feature] = f"{who} {p.property}={p.value}"
+    pins = tuple(Pin(p.device, p.device_type, p.global_driver, p.property, p.value, p.feature, p.layer.value)
+                 for p in res.properties)
+    return Manifest(
+        machine=res.machine.name, qemu_version=res.qemu_version, accel=res.config.accel, scope=scope,
+        platform=None if scope is Scope.HOST else platform.name,
+        platform_features=tuple(sorted(platform.features)), scope_hosts=tuple(scope_hosts),
+        migratable=scope is not Scope.HOST, requires=requires,
+        relevant=tuple(sorted({p.feature for p in res.properties})), pins=pins,
+        analysed_on=f"{report.host.hostname} (Linux {report.host.kernel_release})")
+
+
+def require_usable(res: Resolution, report: HostReport, platforms: PlatformSet) -> None:
+    """Refuse a VM with a device this host cannot run at all.
+
+    A NIC with ``vhost=on`` needs /dev/vhost-net (QEMU fails to start
+    without it; libvirt refuses ``<driver name='vhost'/>``), a vhost-vsock
+    device needs /dev/vhost-vsock. Resolution does not count the features
+    behind such a device against the host (:func:`vmplatform.resolution.resolve.check_host`),
+    so without this check a manifest could be written for a VM its own host
+    cannot start, and that no host would then satisfy.
+    """
+    catalog = platforms.catalog
+    missing: dict[str, MissingFeature] = {}
+    for p in res.properties:
+        if unusable_here(p.feature, report, catalog) is None:
+            continue
+        req = next(r for r in catalog.get(p.feature).requires if catalog.get(r).category is Category.OPTIONAL
+                   and report.status(r) is FeatureStatus.UNSUPPORTED)
+        who = "the machine" if p.device == "machine" else f"{p.device_type} {p.device}"
+        missing.setdefault(req, MissingFeature(
+            feature=req, needed_by=f"{who}: QEMU opens it for this device's backend",
+            status=report.status(req).value, reason=report.reason(req),
+            provided_by="a host with it enabled: kernel config, module or privilege"))
+    if missing:
+        raise HostLacksFeatures(report.name, list(missing.values()),
+                                "run the VM without that backend here (e.g. vhost=off), or analyse it on a host "
+                                "that has the feature")
+
+
+def host_platform(report: HostReport, platforms: PlatformSet) -> Platform:
+    """The 'host' scope: everything this host offers, as a synthetic platform."""
+    date = _report_date(report)
+    feats = frozenset(f for f in report.supported() if f in platforms.catalog)
+    return Platform(name=f"host-{report.host.hostname}", description=f"everything host {report.host.hostname} "
+                    "offers (not migratable)", vendor="host", released=date, kernel=report.host.kernel_release,
+                    features=feats, synthetic=True, origin=f"host report of {report.host.hostname}")
+
+
+def _report_date(report: HostReport) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(report.probed_at[:10])
+    except ValueError:
+        return datetime.date(1970, 1, 1)
+
+
+_HINT = "produce one with 'vmplatform analyze -- QEMU-ARGV > manifest.json' (schema: docs/manifest.md)"
+
+
+def loads(text: str, source: str = "<manifest>") -> Manifest:
+    """Parse and validate a manifest; errors name the source and the field."""
+    try:
+        obj = _jsontext.loads(text)
+    except json.JSONDecodeError as err:
+        raise ManifestError(source, "", f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}",
+                            hint=_HINT) from err
+    if not isinstance(obj, dict):
+        raise ManifestError(source, "", "not a vmplatform manifest (expected a JSON object)", hint=_HINT)
+    if obj.get("schema") != SCHEMA:
+        found = f"schema {obj['schema']!r}" if "schema" in obj else "no 'schema'"
+        raise ManifestError(source, "", f"not a vmplatform manifest ({found}, expected {SCHEMA!r})", hint=_HINT)
+    f = _Fields(source)
+    scope_obj = f.obj(obj, "scope")
+    kind = f.text(scope_obj, "kind", "scope")
+    try:
+        scope = Scope(kind)
+    except ValueError:
+        raise ManifestError(source, "scope.kind", f"'{kind}' is not one of "
+                            f"{', '.join(s.value for s in Scope)}", hint=_HINT) from None
+    platform = obj.get("platform")
+    if platform is not None and not isinstance(platform, str):
+        raise ManifestError(source, "platform", "must be a string or null", hint=_HINT)
+    requires = {}
+    for i, r in enumerate(f.items(obj, "requires")):
+        ro = f.as_obj(r, f"requires[{i}]")
+        requires[f.text(ro, "feature", f"requires[{i}]")] = f.text(ro, "required-by", f"requires[{i}]")
+    pins = []
+    for i, pin in enumerate(f.items(obj, "pinned-properties")):
+        where = f"pinned-properties[{i}]"
+        po = f.as_obj(pin, where)
+        pin_obj = Pin(*(f.text(po, k, where) for k in ("device", "device-type", "driver", "property", "value",
+                                                          "feature", "source")))
+        _check_pin(pin_obj, where, f)
+        pins.append(pin_obj)
+    migratable = obj.get("migratable")
+    if not isinstance(migratable, bool):
+        raise ManifestError(source, "migratable", "must be true or false", hint=_HINT)
+    return Manifest(
+        machine=f.text(obj, "machine"), qemu_version=f.text(obj, "qemu-version"), accel=f.text(obj, "accel"),
+        scope=scope, platform=platform, platform_features=f.texts(obj, "platform-features"),
+        scope_hosts=f.texts(scope_obj, "hosts", "scope"), migratable=migratable, requires=requires,
+        relevant=f.texts(obj, "relevant-features"), pins=tuple(pins),
+        analysed_on=f.text(obj, "analysed-on", default=""))
+
+
+# A pinned value is one token of QEMU's option syntax: no separator (',' '='), quote or space
+# can ride along into a command line or a domain XML built from a manifest.
+_PIN_VALUE = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")  # libvirt's machine-name charset, used for device ids too
+
+
+def _check_pin(pin: Pin, where: str, f: _Fields) -> None:
+    """A manifest may only speak of catalog properties, with values QEMU reads as one token."""
+    from vmplatform.model.features import default_catalog
+
+    catalog = default_catalog()
+    if pin.feature not in catalog:
+        raise f.fail(f"{where}.feature", f"'{pin.feature}' is not a feature of the catalog "
+                                         "('vmplatform features' lists them)")
+    # The catalog names the QOM type that defines a property (virtio-device.queue_reset) and
+    # the manifest the concrete one (virtio-net-device): the property name is what must match.
+    if pin.property not in {gp.property for gp in catalog.get(pin.feature).governs}:
+        raise f.fail(f"{where}.property", f"{pin.driver}.{pin.property} is not a property {pin.feature} governs")
+    if not _PIN_VALUE.fullmatch(pin.value):
+        raise f.fail(f"{where}.value", f"{pin.value!r} is not a property value (letters, digits, '_.+-')")
+    for key, text in (("device", pin.device), ("device-type", pin.device_type)):
+        if not _NAME.fullmatch(text):
+            raise f.fail(f"{where}.{key}", f"{text!r} is not a device name (letters, digits, '_.-')")
+
+
+class _Fields:
+    """Typed access to manifest fields; every error names the field."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, problem: str) -> ManifestError:
+        return ManifestError(self.source, where, problem, hint=_HINT)
+
+    def as_obj(self, value: object, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, "missing" if value is None else "must be an object")
+        return value
+
+    def obj(self, parent: dict[str, Any], key: str) -> dict[str, Any]:
+        return self.as_obj(parent.get(key), key)
+
+    def items(self, parent: dict[str, Any], key: str) -> list[Any]:
+        value = parent.get(key)
+        if not isinstance(value, list):
+            raise self.fail(key, "missing" if value is None else "must be a list")
+        return value
+
+    def text(self, parent: dict[str, Any], key: str, where: str = "", default: str | None = None) -> str:
+        value = parent.get(key, default)
+        name = f"{where}.{key}" if where else key
+        if value is None:
+            raise self.fail(name, "missing")
+        if not isinstance(value, str):
+            raise self.fail(name, "must be a string")
+        return value
+
+    def texts(self, parent: dict[str, Any], key: str, where: str = "") -> tuple[str, ...]:
+        value = parent.get(key, [])
+        name = f"{where}.{key}" if where else key
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(name, "must be a list of strings")
+        return tuple(value)
+
+
+def machine_type_changes(manifest: Manifest, mc: MachineCatalog) -> list[str]:
+    """Pins that the target QEMU's machine type no longer gives by itself.
+
+    A downstream QEMU update may change an existing machine type's compat
+    props (RHEL-80313 turned USO off in pc-q35-rhel9.6.0). A destination
+    started without the manifest's pins would then offer a different ABI.
+    """
+    problems = []
+    try:
+        machine = mc.get(manifest.machine)
+    except VmplatformError:
+        return [f"QEMU {mc.qemu_version} has no machine type {manifest.machine}"]
+    for pin in manifest.pins:
+        if pin.source in (Layer.USER_GLOBAL.value, Layer.USER_DEVICE.value, Layer.BACKEND.value):
+            continue
+        qom = f"{manifest.machine}-machine" if pin.device == "machine" else pin.device_type
+        value = mc.device_default(qom, pin.property)
+        if value is None:
+            continue
+        lineage = mc.lineage(qom)
+        for cp in machine.compat_props:
+            if cp.property == pin.property and cp.qom_type in lineage:
+                value = normalize_value(cp.value)
+        if pin.source == Layer.MACHINE_TYPE.value and value != pin.value:
+            problems.append(f"machine type {manifest.machine} of QEMU {mc.qemu_version} now gives "
+                            f"{pin.driver}.{pin.property}={value}, the VM was created with {pin.value}: start "
+                            "the destination with the manifest's pinned properties")
+        elif pin.source != Layer.MACHINE_TYPE.value and value == "off" and pin.value == "on" \
+                and any(cp.property == pin.property and cp.qom_type in lineage for cp in machine.compat_props):
+            problems.append(f"machine type {manifest.machine} of QEMU {mc.qemu_version} now turns "
+                            f"{pin.driver}.{pin.property} off, the VM was created with on: start the "
+                            "destination with the manifest's pinned properties")
+    return problems
+
+
+def check_manifest(manifest: Manifest, report: HostReport, platforms: PlatformSet,
+                   mc: MachineCatalog | None = None, extra_problems: Sequence[str] = ()) -> Verdict:
+    """Can the host of ``report`` (with QEMU ``mc``) run or receive this VM?
+
+    ``extra_problems`` are reasons found elsewhere (e.g. a domain XML that lost
+    its pins); any makes the verdict ``incompatible``.
+    """
+    problems = (machine_type_changes(manifest, mc) if mc is not None else []) + list(extra_problems)
+    subject = "this VM" if manifest.migratable else "this VM (scope host: not migratable)"
+    return judge(dict(manifest.requires), manifest.relevant, report, platforms, problems, subject)
