@@ -9,12 +9,14 @@ open succeeds while the named /dev node still does not appear).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.harness.requirements import missing_root, skip_unless
 from vmplatform.model.features import default_catalog
+from vmplatform.model.probe_spec import VhostFeatures
 from vmplatform.model.report import FeatureStatus
 from vmplatform.probe import linux, modules
 
@@ -54,9 +56,8 @@ def _probe_with(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, devname_text: s
     out = {}
     for fid in ("vhost-vsock", "vhost-vsock-seqpacket"):
         f = default_catalog().get(fid)
-        f = type(f)(**{**f.__dict__, "probe": type(f.probe)(f.probe.method, {**f.probe.args, "device": str(node)},
-                                                                  f.probe.source)})
-        res = linux._probe_vhost(dev, f)
+        assert isinstance(f.probe, VhostFeatures)
+        res = linux._probe_vhost(dev, replace(f.probe, device=str(node)))
         out[fid] = (res.status.value, res.evidence.detail)
     return out
 

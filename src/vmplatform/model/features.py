@@ -17,15 +17,11 @@ from pathlib import Path
 from types import MappingProxyType
 
 from vmplatform.errors import DataFileError, UnknownNameError
-from vmplatform.model import _toml
+from vmplatform.model import _toml, probe_spec
 from vmplatform.model._toml import DATA_DIR
+from vmplatform.model.probe_spec import ProbeSpec
 
 FEATURE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-
-PROBE_METHODS = frozenset({
-    "tun-features", "tun-offload", "tun-steering-ebpf", "vhost-features",
-    "kvm-extension", "kvm-vm-extension", "bpf-prog-load", "sysconf", "file-value",
-})
 
 
 class Category(enum.Enum):
@@ -77,15 +73,6 @@ class GovernedProperty:
     @builtins.property
     def key(self) -> str:
         return f"{self.driver}.{self.property}"
-
-
-@dataclass(frozen=True)
-class ProbeSpec:
-    """How the Linux probe tests a feature: a method name plus its arguments."""
-
-    method: str
-    args: Mapping[str, object]
-    source: str
 
 
 @dataclass(frozen=True)
@@ -179,13 +166,7 @@ def _parse_feature(t: _toml.Table) -> HostFeature:
     except ValueError:
         allowed = ", ".join(a.value for a in AppliesTo)
         raise t.error("applies-to", f"applies-to must be one of {allowed}") from None
-    pt = t.table("probe", required=True)
-    method = pt.text("method")
-    if method not in PROBE_METHODS:
-        raise pt.error("method", f"unknown probe method '{method}' (known: {', '.join(sorted(PROBE_METHODS))})",
-                       method)
-    args = {k: v for k, v in pt.data.items() if k not in ("method", "source")}
-    probe = ProbeSpec(method, MappingProxyType(args), pt.text("source", ""))
+    probe = probe_spec.parse(t.table("probe", required=True))
     governs = []
     for g in t.tables("governs"):
         g.check_keys({"driver", "property", "present", "absent", "virtio-bit", "qemu", "source", "notes",

@@ -38,15 +38,6 @@ IFF_MULTI_QUEUE = 0x0100
 IFF_NAPI = 0x0010
 IFF_NAPI_FRAGS = 0x0020
 
-TUN_FLAGS = {"IFF_TAP": IFF_TAP, "IFF_NO_PI": IFF_NO_PI, "IFF_VNET_HDR": IFF_VNET_HDR,
-             "IFF_MULTI_QUEUE": IFF_MULTI_QUEUE, "IFF_NAPI": IFF_NAPI, "IFF_NAPI_FRAGS": IFF_NAPI_FRAGS}
-
-TUN_OFFLOADS = {
-    "TUN_F_CSUM": 0x01, "TUN_F_TSO4": 0x02, "TUN_F_TSO6": 0x04, "TUN_F_TSO_ECN": 0x08,
-    "TUN_F_UFO": 0x10, "TUN_F_USO4": 0x20, "TUN_F_USO6": 0x40,
-    "TUN_F_UDP_TUNNEL_GSO": 0x080, "TUN_F_UDP_TUNNEL_GSO_CSUM": 0x100,
-}
-
 VHOST = 0xAF
 VHOST_GET_FEATURES = _ior(VHOST, 0x00, 8)   # 0x8008af00
 VHOST_SET_OWNER = _io(VHOST, 0x01)          # 0xaf01
@@ -55,14 +46,3 @@ KVMIO = 0xAE
 KVM_CREATE_VM = _io(KVMIO, 0x01)            # 0xae01
 KVM_CHECK_EXTENSION = _io(KVMIO, 0x03)      # 0xae03
 
-
-def flag_value(name: object) -> int:
-    if isinstance(name, int):
-        return name
-    return TUN_FLAGS[str(name)]
-
-
-def offload_value(name: object) -> int:
-    if isinstance(name, int):
-        return name
-    return TUN_OFFLOADS[str(name)]

@@ -24,6 +24,18 @@ from dataclasses import dataclass, field
 
 from vmplatform import __version__
 from vmplatform.model.features import Catalog, HostFeature
+from vmplatform.model.probe_spec import (
+    TUN_SPECS,
+    BpfProgLoad,
+    FileValue,
+    KvmCapability,
+    ProbeSpec,
+    Sysconf,
+    TunFeatures,
+    TunOffload,
+    TunSteeringEbpf,
+    VhostFeatures,
+)
 from vmplatform.model.report import Evidence, FeatureResult, FeatureStatus, HostReport
 from vmplatform.probe import ioctls as K
 from vmplatform.probe.identity import local_identity
@@ -57,9 +69,8 @@ def _errname(err: int | None) -> str:
     return errno_mod.errorcode.get(err, f"errno {err}")
 
 
-def _timed(fn: Callable[[], _Result]) -> _Result:
-    t0 = time.perf_counter_ns()
-    res = fn()
+def _timed(t0: int, res: _Result) -> _Result:
+    """``res`` with the time since ``t0`` (perf_counter_ns) as its duration."""
     res.evidence = Evidence(res.evidence.check, res.evidence.outcome, res.evidence.detail,
                             res.evidence.errno, round((time.perf_counter_ns() - t0) / 1000.0, 1))
     return res
@@ -111,16 +122,17 @@ def _probe_tun(feats: list[HostFeature], on_tap: TapHook | None) -> dict[str, _R
                 out[f.id] = _unknown("ioctl(TUNGETFEATURES)", _errname(err.errno), err.strerror or str(err), err.errno)
             return out
         open_us = (time.perf_counter_ns() - t_open) / 1000.0
+        rest = []
         for f in feats:
-            if f.probe.method == "tun-features":
-                flag = K.flag_value(f.probe.args["flag"])
-                check = f"ioctl(TUNGETFEATURES) & {f.probe.args['flag']}"
-                res = (_ok(check, f"0x{tun_flags:x}") if tun_flags & flag
+            if isinstance(f.probe, TunFeatures):
+                check = f"ioctl(TUNGETFEATURES) & {f.probe.flag}"
+                res = (_ok(check, f"0x{tun_flags:x}") if tun_flags & f.probe.flag_value
                        else _no(check, f"0x{tun_flags:x}", "flag not reported by the kernel"))
                 res.evidence = Evidence(res.evidence.check, res.evidence.outcome, res.evidence.detail,
                                         None, round(open_us, 1))
                 out[f.id] = res
-        rest = [f for f in feats if f.probe.method != "tun-features"]
+            else:
+                rest.append(f)
         if not rest:
             return out
         ifr_flags = K.IFF_TAP | K.IFF_NO_PI | (K.IFF_VNET_HDR if tun_flags & K.IFF_VNET_HDR else 0)
@@ -138,7 +150,7 @@ def _probe_tun(feats: list[HostFeature], on_tap: TapHook | None) -> dict[str, _R
         if on_tap is not None:
             on_tap(name)
         for f in rest:
-            out[f.id] = _timed(lambda f=f: _tun_one(fd, f))  # type: ignore[misc]
+            out[f.id] = _timed(time.perf_counter_ns(), _tun_one(fd, f.probe))
         try:
             fcntl.ioctl(fd, K.TUNSETOFFLOAD, 0)
         except OSError:
@@ -148,30 +160,28 @@ def _probe_tun(feats: list[HostFeature], on_tap: TapHook | None) -> dict[str, _R
         os.close(fd)
 
 
-def _tun_one(fd: int, f: HostFeature) -> _Result:
-    if f.probe.method == "tun-offload":
-        names = [str(n) for n in f.probe.args["offloads"]]  # type: ignore[attr-defined]
-        mask = 0
-        for n in names:
-            mask |= K.offload_value(n)
-        check = f"ioctl(TUNSETOFFLOAD, {'|'.join(names)} = 0x{mask:x})"
-        try:
-            fcntl.ioctl(fd, K.TUNSETOFFLOAD, mask)
-        except OSError as err:
-            if err.errno == errno_mod.EINVAL:
-                return _no(check, "EINVAL", "the kernel rejects this offload mask", err.errno)
-            return _unknown(check, _errname(err.errno), err.strerror or str(err), err.errno)
-        return _ok(check)
-    if f.probe.method == "tun-steering-ebpf":
-        check = "ioctl(TUNSETSTEERINGEBPF, -1)"
-        try:
-            fcntl.ioctl(fd, K.TUNSETSTEERINGEBPF, struct.pack("i", -1))
-        except OSError as err:
-            if err.errno in (errno_mod.EINVAL, errno_mod.ENOTTY):
-                return _no(check, _errname(err.errno), "ioctl not implemented by this kernel", err.errno)
-            return _unknown(check, _errname(err.errno), err.strerror or str(err), err.errno)
-        return _ok(check)
-    return _unknown(f.probe.method, "unsupported method")
+def _tun_one(fd: int, spec: ProbeSpec) -> _Result:
+    """One probe on the TAP ``fd`` (the TUNGETFEATURES ones are answered without it)."""
+    match spec:
+        case TunOffload(offloads=names, mask=mask):
+            check = f"ioctl(TUNSETOFFLOAD, {'|'.join(names)} = 0x{mask:x})"
+            try:
+                fcntl.ioctl(fd, K.TUNSETOFFLOAD, mask)
+            except OSError as err:
+                if err.errno == errno_mod.EINVAL:
+                    return _no(check, "EINVAL", "the kernel rejects this offload mask", err.errno)
+                return _unknown(check, _errname(err.errno), err.strerror or str(err), err.errno)
+            return _ok(check)
+        case TunSteeringEbpf(argument=arg):
+            check = f"ioctl(TUNSETSTEERINGEBPF, {arg})"
+            try:
+                fcntl.ioctl(fd, K.TUNSETSTEERINGEBPF, struct.pack("i", arg))
+            except OSError as err:
+                if err.errno in (errno_mod.EINVAL, errno_mod.ENOTTY):
+                    return _no(check, _errname(err.errno), "ioctl not implemented by this kernel", err.errno)
+                return _unknown(check, _errname(err.errno), err.strerror or str(err), err.errno)
+            return _ok(check)
+    return _unknown(spec.method, "not a TAP probe")
 
 
 def _probe_tun_in_userns(feats: list[HostFeature]) -> dict[str, _Result]:
@@ -274,9 +284,8 @@ def _device_missing(err: OSError) -> bool:
     return err.errno in (errno_mod.ENOENT, errno_mod.ENODEV, errno_mod.ENXIO)
 
 
-def _probe_vhost(dev: _Devices, f: HostFeature) -> _Result:
-    device = str(f.probe.args["device"])
-    bit = f.probe.args.get("bit")
+def _probe_vhost(dev: _Devices, spec: VhostFeatures) -> _Result:
+    device, bit = spec.device, spec.bit
     feats, err = dev.vhost_features(device)
     check = f"open({device}) + VHOST_GET_FEATURES"
     if err is not None:
@@ -297,15 +306,13 @@ def _probe_vhost(dev: _Devices, f: HostFeature) -> _Result:
     note = f"; {dev.loaded[device]}" if device in dev.loaded else ""
     if bit is None:
         return _ok(check, f"0x{feats:x}", note[2:])
-    assert isinstance(bit, int)
     if feats >> bit & 1:
         return _ok(check, f"0x{feats:x}", f"bit {bit} set{note}")
     return _no(check, f"0x{feats:x}", f"bit {bit} not offered by the kernel's vhost driver{note}")
 
 
-def _probe_kvm(dev: _Devices, f: HostFeature, on_vm: bool) -> _Result:
-    cap = int(f.probe.args["number"])  # type: ignore[call-overload]
-    cap_name = str(f.probe.args.get("capability", cap))
+def _probe_kvm(dev: _Devices, spec: KvmCapability) -> _Result:
+    cap, cap_name, on_vm = spec.number, spec.capability, spec.on_vm
     scope = "VM fd" if on_vm else "/dev/kvm"
     check = f"ioctl({scope}, KVM_CHECK_EXTENSION, {cap_name}={cap})"
     try:
@@ -322,17 +329,16 @@ def _probe_kvm(dev: _Devices, f: HostFeature, on_vm: bool) -> _Result:
     return _ok(check, f"returned {r}") if r > 0 else _no(check, "returned 0", "capability not offered")
 
 
-def _probe_value(f: HostFeature) -> _Result:
-    want = f.probe.args.get("equals")
-    if f.probe.method == "sysconf":
-        name = str(f.probe.args["name"])
-        check = f"sysconf({name})"
+def _probe_value(spec: Sysconf | FileValue) -> _Result:
+    want = spec.equals
+    if isinstance(spec, Sysconf):
+        check = f"sysconf({spec.name})"
         try:
-            got = str(os.sysconf(name))
+            got = str(os.sysconf(spec.name))
         except (ValueError, OSError) as err:
             return _unknown(check, "error", str(err))
     else:
-        path = str(f.probe.args["path"])
+        path = spec.path
         check = f"read({path})"
         try:
             with open(path, encoding="ascii", errors="replace") as fh:
@@ -346,10 +352,25 @@ def _probe_value(f: HostFeature) -> _Result:
     return _no(check, f"value {got}", f"expected {want}")
 
 
-def _probe_bpf(f: HostFeature) -> _Result:
+def _probe_bpf() -> _Result:
     from vmplatform.probe import bpf
 
     return _Result(*bpf.probe_socket_filter_load())
+
+
+def _probe_one(dev: _Devices, spec: ProbeSpec) -> _Result:
+    """A probe that needs no TAP, chosen by its spec's class."""
+    match spec:
+        case VhostFeatures():
+            return _probe_vhost(dev, spec)
+        case KvmCapability():
+            return _probe_kvm(dev, spec)
+        case BpfProgLoad():
+            return _probe_bpf()
+        case Sysconf() | FileValue():
+            return _probe_value(spec)
+        case TunFeatures() | TunOffload() | TunSteeringEbpf():
+            return _unknown(spec.method, "a TAP probe, run with the TAP")
 
 
 # -- driver -------------------------------------------------------------------
@@ -370,7 +391,7 @@ class LinuxProbe:
         t0 = time.perf_counter_ns()
         started = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         feats = list(catalog)
-        tun = [f for f in feats if f.probe.method.startswith("tun-")]
+        tun = [f for f in feats if isinstance(f.probe, TUN_SPECS)]
         results: dict[str, _Result] = {}
         mode = "root" if os.geteuid() == 0 else "unprivileged"
         try:
@@ -384,16 +405,7 @@ class LinuxProbe:
             for f in feats:
                 if f.id in results:
                     continue
-                m = f.probe.method
-                if m == "vhost-features":
-                    res = _timed(lambda f=f: _probe_vhost(dev, f))  # type: ignore[misc]
-                elif m in ("kvm-extension", "kvm-vm-extension"):
-                    res = _timed(lambda f=f, m=m: _probe_kvm(dev, f, m == "kvm-vm-extension"))  # type: ignore[misc]
-                elif m == "bpf-prog-load":
-                    res = _timed(lambda f=f: _probe_bpf(f))  # type: ignore[misc]
-                else:
-                    res = _timed(lambda f=f: _probe_value(f))  # type: ignore[misc]
-                results[f.id] = res
+                results[f.id] = _timed(time.perf_counter_ns(), _probe_one(dev, f.probe))
         finally:
             dev.close()
         return HostReport(
