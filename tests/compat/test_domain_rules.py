@@ -64,7 +64,7 @@ def test_vsock_seqpacket_is_pinned_and_written_as_override(mc: MachineCatalog, p
     host = report("ubuntu2404-6.8")
     out, manifest, _ = pinned(dom("<vsock model='virtio'><cid auto='no' address='5'/></vsock>"), host, mc,
                               platforms, "linux-6.1")
-    assert [(p.device, p.property, p.value, p.source) for p in manifest.pins if p.device == "vsock0"] == \
+    assert [(p.device, p.prop, p.value, p.source) for p in manifest.pins if p.device == "vsock0"] == \
         [("vsock0", "seqpacket", "on", "platform")]
     assert ('<qemu:device alias="vsock0">\n      <qemu:frontend>\n'
             '        <qemu:property name="seqpacket" type="string" value="on"/>') in out
@@ -72,7 +72,7 @@ def test_vsock_seqpacket_is_pinned_and_written_as_override(mc: MachineCatalog, p
     again = read(out)   # the pinned XML carries the value: QEMU gets "seqpacket":"on" (OnOffAuto: a string)
     assert again.vsock is not None and dict(again.vsock.props) == {"seqpacket": "on"}
     old, manifest_old, _ = pinned(dom("<vsock model='virtio'/>"), host, mc, platforms, "linux-5.10")
-    assert [(p.property, p.value) for p in manifest_old.pins if p.device == "vsock0"] == [("seqpacket", "off")]
+    assert [(p.prop, p.value) for p in manifest_old.pins if p.device == "vsock0"] == [("seqpacket", "off")]
     assert '<qemu:property name="seqpacket" type="string" value="off"/>' in old
 
 
@@ -146,7 +146,7 @@ def test_mixed_case_virtio_gets_the_same_pins_as_virtio(mc: MachineCatalog, plat
     host = report("ubuntu2404-6.8")
     _, lower, _ = pinned(dom("<interface type='ethernet'><model type='virtio'/></interface>"), host, mc, platforms)
     _, mixed, _ = pinned(dom("<interface type='ethernet'><model type='ViRtIo'/></interface>"), host, mc, platforms)
-    assert mixed.pins == lower.pins and any(p.property == "host_uso" for p in mixed.pins)
+    assert mixed.pins == lower.pins and any(p.prop == "host_uso" for p in mixed.pins)
 
 
 # -- secure boot and SMM ------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def test_secure_boot_firmware_turns_smm_on(mc: MachineCatalog, platforms: Platfo
     # not boot (libvirt refuses SMM off for a requires-smm firmware)
     out, manifest, _ = pinned(xml, report("ubuntu2404-6.8"), mc, platforms, "linux-3.8")
     assert "<smm" not in out
-    assert [(p.property, p.value, p.source) for p in manifest.pins if p.device == "machine"] == \
+    assert [(p.prop, p.value, p.source) for p in manifest.pins if p.device == "machine"] == \
         [("smm", "on", "user-device")]
     assert "kvm-smm" in manifest.requires
 
@@ -229,11 +229,11 @@ def test_virtio_iommu_granule_is_pinned_as_override(mc: MachineCatalog, platform
     host = report("ubuntu2404-6.8")
     out, manifest, d = pinned(dom("<iommu model='virtio'/>"), host, mc, platforms)
     assert d.iommu is not None and (d.iommu.alias, d.iommu.device) == ("iommu0", "virtio-iommu")
-    ours = [(p.device, p.device_type, p.property, p.value) for p in manifest.pins if p.device == "iommu0"]
+    ours = [(p.device, p.device_type, p.prop, p.value) for p in manifest.pins if p.device == "iommu0"]
     _, by_argv = analyze(["-machine", "pc-q35-10.0,accel=kvm", "-device",
                           '{"driver":"virtio-iommu","id":"iommu0","bus":"pcie.0","addr":"0x2"}'],
                          mc=mc, platforms=platforms, report=host)
-    assert ours == [(p.device, p.device_type, p.property, p.value) for p in by_argv.pins if p.device == "iommu0"]
+    assert ours == [(p.device, p.device_type, p.prop, p.value) for p in by_argv.pins if p.device == "iommu0"]
     assert [(dev, prop) for dev, _, prop, _ in ours] == [("iommu0", "granule")]
     value = ours[0][3]
     assert f'<qemu:property name="granule" type="string" value="{value}"/>' in out

@@ -113,7 +113,7 @@ def test_commandline_globals_take_part(mc: MachineCatalog, platforms: PlatformSe
              "</qemu:commandline>\n")
     xml = domain_xml("<interface type='bridge'><model type='virtio'/></interface>", extra=extra)
     m = resolve_xml(xml, report("ubuntu2404-6.8"), mc, platforms)
-    uso = [p for p in m.pins if p.property == "host_uso"]
+    uso = [p for p in m.pins if p.prop == "host_uso"]
     assert [(p.value, p.source) for p in uso] == [("off", "user-global")]
 
 
@@ -142,7 +142,7 @@ def test_virtio_device_name(model: str, address: str, device: str) -> None:
 def test_smm_feature_is_a_machine_property(mc: MachineCatalog, platforms: PlatformSet) -> None:
     xml = domain_xml("", extra="").replace("</os>", "</os>\n  <features><smm state='off'/></features>")
     m = resolve_xml(xml, report("ubuntu2404-6.8"), mc, platforms)
-    assert [(p.property, p.value, p.source) for p in m.pins if p.device == "machine"] == [("smm", "off",
+    assert [(p.prop, p.value, p.source) for p in m.pins if p.device == "machine"] == [("smm", "off",
                                                                                             "user-device")]
 
 
@@ -175,8 +175,8 @@ def test_pinned_xml_resolves_to_the_same_values_from_any_host(mc: MachineCatalog
     """After pinning, the domain carries its values: another host's default no longer matters."""
     out, manifest = pinned("web1-kvm.xml", report("ubuntu2404-6.8"), mc, platforms)
     again = resolve_xml(out, report("ubuntu2404-6.8"), mc, platforms, "linux-5.14")
-    assert [(p.device, p.property, p.value) for p in again.pins] == \
-        [(p.device, p.property, p.value) for p in manifest.pins]
+    assert [(p.device, p.prop, p.value) for p in again.pins] == \
+        [(p.device, p.prop, p.value) for p in manifest.pins]
     assert {p.source for p in again.pins} == {"user-device"}
 
 

@@ -153,7 +153,7 @@ def test_pinned_domain_starts_on_this_host_with_its_pins(libvirtd: Daemon, tmp_p
         assert manifest_of(live.stdout, "virsh dumpxml") == manifest  # the manifest survives libvirt
         for pin in (p for p in manifest.pins if p.device == "net0"):
             qmp = json.dumps({"execute": "qom-get",
-                              "arguments": {"path": "/machine/peripheral/net0", "property": pin.property}})
+                              "arguments": {"path": "/machine/peripheral/net0", "property": pin.prop}})
             answer = libvirtd.virsh("qemu-monitor-command", "vmp-tiny", qmp)
             assert answer.returncode == 0, answer.stderr
             assert json.loads(answer.stdout)["return"] is (pin.value == "on"), pin
@@ -211,9 +211,9 @@ def test_emulator_domain_starts_with_its_manifests_platform(libvirtd: Daemon, tm
     assert got.returncode == 0, got.stderr
     try:
         pins = [p for p in manifest.pins if p.device == "net0"]
-        assert ("host_uso", "off") in [(p.property, p.value) for p in pins]
+        assert ("host_uso", "off") in [(p.prop, p.value) for p in pins]
         for pin in pins:
-            assert qom(libvirtd, "vmp-emu", "net0", pin.property) is (pin.value == "on"), pin
+            assert qom(libvirtd, "vmp-emu", "net0", pin.prop) is (pin.value == "on"), pin
     finally:
         libvirtd.virsh("destroy", "vmp-emu")
     # libvirt probed vmplatform-qemu's capabilities (-machine none + QMP) and got the real QEMU's

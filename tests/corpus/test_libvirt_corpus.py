@@ -122,7 +122,7 @@ class View:
     @classmethod
     def of(cls, m: Manifest) -> View:
         return cls(m.machine, m.accel, tuple(sorted(m.requires)),
-                   tuple(sorted((p.device, p.device_type, p.property, p.value) for p in m.pins)))
+                   tuple(sorted((p.device, p.device_type, p.prop, p.value) for p in m.pins)))
 
 
 def _report(host: str) -> HostReport:

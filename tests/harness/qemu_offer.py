@@ -42,7 +42,7 @@ def virtio_net_bits(feature: HostFeature, defaults: Mapping[str, str] | None = N
     """
     return [gp.virtio_bit for gp in feature.governs
             if gp.virtio_bit is not None and gp.driver in ("virtio-net-device", "virtio-net-pci")
-            and (defaults is None or defaults.get(gp.property, gp.absent) != gp.absent)]
+            and (defaults is None or defaults.get(gp.prop, gp.absent) != gp.absent)]
 
 
 def qemu_view(catalog: Catalog, bits: set[int], defaults: Mapping[str, str] | None = None) -> dict[str, bool]:

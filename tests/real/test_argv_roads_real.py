@@ -67,8 +67,8 @@ def _front_end(platform: str, road: list[str]) -> list[str]:
 
 def _governed() -> dict[str, int]:
     defaults = default_machine_catalog().device_defaults["virtio-net-device"]
-    return {gp.property: gp.virtio_bit for f in default_catalog() for gp in f.governs
-            if gp.virtio_bit is not None and gp.driver == "virtio-net-device" and gp.property in defaults}
+    return {gp.prop: gp.virtio_bit for f in default_catalog() for gp in f.governs
+            if gp.virtio_bit is not None and gp.driver == "virtio-net-device" and gp.prop in defaults}
 
 
 async def _nic_path(qmp: Any) -> str:

@@ -49,9 +49,9 @@ def _front_end(platform: str | None) -> tuple[str, list[str]]:
 def _governed_bits() -> dict[str, int]:
     """virtio-net property -> virtio bit, for governed properties this QEMU has."""
     defaults = default_machine_catalog().device_defaults["virtio-net-device"]
-    return {gp.property: gp.virtio_bit for f in default_catalog() for gp in f.governs
+    return {gp.prop: gp.virtio_bit for f in default_catalog() for gp in f.governs
             if gp.virtio_bit is not None and gp.driver in ("virtio-net-device", "virtio-net-pci")
-            and gp.property in defaults}
+            and gp.prop in defaults}
 
 
 async def _inspect(platform: str | None, props: list[str]) -> tuple[dict[str, Any], str]:

@@ -31,7 +31,7 @@ def _vm(machine: str = "pc-q35-10.0", **kw: object) -> VmConfig:
 def test_platform_with_uso_pins_on(mc: MachineCatalog, mini_platforms: PlatformSet) -> None:
     res = resolve(mc, mini_platforms, _vm(), mini_platforms.get("t-6.2"))
     assert res.value("net0", "host_uso") == "on"
-    p = next(p for p in res.properties if p.property == "host_uso")
+    p = next(p for p in res.properties if p.prop == "host_uso")
     assert p.layer is Layer.PLATFORM and p.needs_feature
     assert res.needed_features() == ["tap-ufo", "tap-uso", "tap-vnet-hdr"]
 
@@ -44,7 +44,7 @@ def test_platform_without_uso_pins_off(mc: MachineCatalog, mini_platforms: Platf
 
 def test_machine_type_off_beats_platform(mc: MachineCatalog, mini_platforms: PlatformSet) -> None:
     res = resolve(mc, mini_platforms, _vm("pc-q35-8.1"), mini_platforms.get("t-6.2"))
-    p = next(p for p in res.properties if p.property == "host_uso")
+    p = next(p for p in res.properties if p.prop == "host_uso")
     assert p.value == "off" and p.layer is Layer.MACHINE_TYPE
 
 
@@ -57,7 +57,7 @@ def test_compat_on_ancestor_type_applies(mc: MachineCatalog, mini_platforms: Pla
 
 def test_vhost_only_properties_skip_plain_tap(mc: MachineCatalog, mini_platforms: PlatformSet) -> None:
     res = resolve(mc, mini_platforms, _vm(), mini_platforms.get("t-old"))
-    assert all(p.property != "queue_reset" for p in res.properties)
+    assert all(p.prop != "queue_reset" for p in res.properties)
 
 
 def test_user_global_and_device_beat_platform(mc: MachineCatalog, mini_platforms: PlatformSet) -> None:
@@ -67,14 +67,14 @@ def test_user_global_and_device_beat_platform(mc: MachineCatalog, mini_platforms
     assert res.value("net0", "host_uso") == "on"
     assert res.value("net0", "guest_uso4") == "on"
     assert res.value("net0", "guest_uso6") == "off"
-    layers = {p.property: p.layer for p in res.properties}
+    layers = {p.prop: p.layer for p in res.properties}
     assert layers["host_uso"] is Layer.USER_GLOBAL and layers["guest_uso4"] is Layer.USER_DEVICE
 
 
 def test_backend_without_vnet_hdr_never_claims_offloads(mc: MachineCatalog, mini_platforms: PlatformSet) -> None:
     res = resolve(mc, mini_platforms, VmConfig("pc-q35-10.0", (nic(backend=Backend.NO_VNET_HDR),)),
                   mini_platforms.get("t-6.2"))
-    assert {p.property: p.value for p in res.properties if p.device == "net0"} == {
+    assert {p.prop: p.value for p in res.properties if p.device == "net0"} == {
         "csum": "off", "host_ufo": "off", "host_uso": "off", "guest_uso4": "off", "guest_uso6": "off"}
     assert res.needed_features() == []
 
@@ -140,15 +140,15 @@ def test_precedence_laws(mc: MachineCatalog, mini_catalog: Catalog, mini_platfor
     res = resolve(mc, mini_platforms, cfg, platform)
     machine_type = mc.get(machine)
     for p in res.properties:
-        gp = next(g for g in mini_catalog.get(p.feature).governs if g.property == p.property)
-        if p.property in dev_props:                       # -device beats everything
-            assert p.value == dev_props[p.property] and p.layer is Layer.USER_DEVICE
-        elif p.property in globals_:                      # then -global
-            assert p.value == globals_[p.property] and p.layer is Layer.USER_GLOBAL
+        gp = next(g for g in mini_catalog.get(p.feature).governs if g.prop == p.prop)
+        if p.prop in dev_props:                       # -device beats everything
+            assert p.value == dev_props[p.prop] and p.layer is Layer.USER_DEVICE
+        elif p.prop in globals_:                      # then -global
+            assert p.value == globals_[p.prop] and p.layer is Layer.USER_GLOBAL
         elif backend is Backend.NO_VNET_HDR:              # the backend cannot carry it
             assert p.value == gp.absent
         else:
-            machine_off = any(c.property == p.property and c.value == gp.absent
+            machine_off = any(c.prop == p.prop and c.value == gp.absent
                               for c in machine_type.compat_props)
             if machine_off:                               # machine type off stays off
                 assert p.value == gp.absent

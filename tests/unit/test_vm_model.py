@@ -65,7 +65,7 @@ def test_readconfig_round_trip(tmp_path: pytest.TempPathFactory) -> None:
     cl = parse(["-readconfig", str(cfg)], MC)
     assert cl.vm.machine == Machine("q35", Accel.KVM, {})
     assert [(d.id, d.qom_type, d.netdev) for d in cl.vm.devices] == [("d0", "virtio-net-pci", "n0")]
-    assert [(g.driver, g.property, g.value) for g in cl.vm.globals] == [("virtio-net-device", "host_uso", "off")]
+    assert [(g.driver, g.prop, g.value) for g in cl.vm.globals] == [("virtio-net-device", "host_uso", "off")]
 
 
 def test_readconfig_syntax_errors_name_the_line() -> None:

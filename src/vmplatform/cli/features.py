@@ -20,7 +20,7 @@ def run(ns: argparse.Namespace) -> int:
             "id": f.id, "summary": f.summary, "category": f.category.value, "applies-to": f.applies_to.value,
             "linux": f.linux, "linux-source": f.linux_source, "qemu": f.qemu, "qemu-source": f.qemu_source,
             "requires": list(f.requires), "probe": f.probe.to_json(),
-            "governs": [{"driver": g.driver, "property": g.property, "present": g.present, "absent": g.absent,
+            "governs": [{"driver": g.driver, "property": g.prop, "present": g.present, "absent": g.absent,
                          **({"virtio-bit": g.virtio_bit} if g.virtio_bit is not None else {}),
                          "qemu": g.qemu} for g in f.governs],
         } for f in cat])
@@ -28,6 +28,6 @@ def run(ns: argparse.Namespace) -> int:
     width = max(len(f.id) for f in cat)
     for f in cat:
         linux = f"Linux {f.linux}" if f.linux else "not a kernel release"
-        gov = ", ".join(f"{g.driver}.{g.property}" for g in f.governs) or "-"
+        gov = ", ".join(f"{g.driver}.{g.prop}" for g in f.governs) or "-"
         print(f"{f.id:<{width}}  {linux:<16} {f.category.value:<8} {f.summary}\n{'':<{width}}  governs: {gov}")
     return 0

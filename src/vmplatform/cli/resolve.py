@@ -67,8 +67,8 @@ def run(ns: argparse.Namespace) -> int:
         print(" ".join(qemu_global_args(res)))
     else:
         print(f"machine {res.machine.name}, platform {platform.name}, QEMU {res.qemu_version}, accel {ns.accel}")
-        width = max((len(f"{p.global_driver}.{p.property}") for p in res.properties), default=10)
+        width = max((len(f"{p.global_driver}.{p.prop}") for p in res.properties), default=10)
         for p in res.properties:
-            name = f"{p.global_driver}.{p.property}"
+            name = f"{p.global_driver}.{p.prop}"
             print(f"  {name:<{width}} = {p.value:<5} {p.layer.value:<14} {p.history[-1].why}")
     return 0

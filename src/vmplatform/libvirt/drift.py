@@ -52,7 +52,7 @@ def pin_drift(manifest: Manifest, res: Resolution) -> list[str]:
     not have) does not matter here and is skipped.
     """
     devices = {d.id: d.type for d in res.config.devices}
-    values = {(p.device, p.property): p.value for p in res.properties}
+    values = {(p.device, p.prop): p.value for p in res.properties}
     out: list[str] = []
     reported: set[str] = set()
     for pin in manifest.pins:
@@ -68,9 +68,9 @@ def pin_drift(manifest: Manifest, res: Resolution) -> list[str]:
                 out.append(f"{pin.device} is a {devices[pin.device]} in the XML, the manifest pins a "
                            f"{pin.device_type}")
                 continue
-        value = values.get((pin.device, pin.property))
+        value = values.get((pin.device, pin.prop))
         if value is not None and value != pin.value:
-            out.append(f"{pin.device} {pin.property} is {value} in the XML, the manifest pins {pin.value}")
+            out.append(f"{pin.device} {pin.prop} is {value} in the XML, the manifest pins {pin.value}")
     return out
 
 

@@ -125,7 +125,7 @@ def _write(doc: minidom.Document, domain: Domain, pins: Iterable[tuple[str, str,
 
 def pin(doc: minidom.Document, domain: Domain, res: Resolution, manifest: Manifest) -> list[str]:
     """Write the pins of ``res`` and ``manifest`` into ``doc``; returns notes for the user."""
-    notes = _write(doc, domain, ((p.device, p.device_type, p.property, p.value) for p in res.properties
+    notes = _write(doc, domain, ((p.device, p.device_type, p.prop, p.value) for p in res.properties
                                  if p.layer is not Layer.USER_DEVICE))
     write_manifest(doc, manifest)
     return notes
@@ -138,7 +138,7 @@ def pin_manifest(doc: minidom.Document, domain: Domain, manifest: Manifest) -> l
     the values are the manifest's, so the guest ABI stays the one it was created with.
     """
     in_xml = {"machine", *domain.aliases}  # user-set values of these may have been lost too
-    notes = _write(doc, domain, ((p.device, p.device_type, p.property, p.value) for p in manifest.pins
+    notes = _write(doc, domain, ((p.device, p.device_type, p.prop, p.value) for p in manifest.pins
                                  if p.source != Layer.USER_DEVICE.value or p.device in in_xml))
     write_manifest(doc, manifest)
     return notes
@@ -152,22 +152,22 @@ def pin_device(dev: DeviceInDomain, res: Resolution, host_res: Resolution) -> tu
     libvirt has no attribute for is a note when this host's QEMU gives the value anyway, else a refusal.
     """
     root = _xml.root_of(dev.device_doc)
-    by_host = {(p.device, p.property): p.value for p in host_res.properties}
+    by_host = {(p.device, p.prop): p.value for p in host_res.properties}
     notes: list[str] = []
     refusals: list[str] = []
     for p in res.properties:
         if p.device != dev.alias or p.layer is Layer.USER_DEVICE:
             continue
-        if root.tagName == "interface" and p.property in _LIBVIRT_ATTR:
-            where, attr = _LIBVIRT_ATTR[p.property]
+        if root.tagName == "interface" and p.prop in _LIBVIRT_ATTR:
+            where, attr = _LIBVIRT_ATTR[p.prop]
             _set_attr(root, where, attr, p.value)
             continue
-        here = by_host.get((p.device, p.property))
+        here = by_host.get((p.device, p.prop))
         if here == p.value:
-            notes.append(f"{p.device} {p.property}={p.value}: libvirt has no attribute for it and does not apply "
+            notes.append(f"{p.device} {p.prop}={p.value}: libvirt has no attribute for it and does not apply "
                          "<qemu:override> to a hot-plugged device; QEMU on this host gives that value by itself. "
                          "Re-pin the domain after attaching ('vmplatform libvirt pin --domain-xml') so a restart "
                          "or migration keeps it")
         else:
-            refusals.append(f"{p.device} {p.property}={p.value} (QEMU on this host would give {here})")
+            refusals.append(f"{p.device} {p.prop}={p.value} (QEMU on this host would give {here})")
     return notes, refusals

@@ -7,7 +7,6 @@ the line.
 
 from __future__ import annotations
 
-import builtins
 import enum
 import re
 from collections.abc import Iterator, Mapping
@@ -61,7 +60,7 @@ class GovernedProperty:
     """A QEMU property whose effective value depends on a host feature."""
 
     driver: str
-    property: str
+    prop: str
     present: str
     absent: str
     qemu: str
@@ -70,9 +69,9 @@ class GovernedProperty:
     host_default: str | None = None   # a value meaning "take it from the host" (virtio-iommu granule=host)
     needs_feature: bool = True        # False: every value runs on every host (QEMU at most warns)
 
-    @builtins.property
+    @property
     def key(self) -> str:
-        return f"{self.driver}.{self.property}"
+        return f"{self.driver}.{self.prop}"
 
 
 @dataclass(frozen=True)
@@ -146,7 +145,7 @@ class Catalog:
         """The feature that governs ``driver.prop``, if any."""
         for feat in self:
             for gp in feat.governs:
-                if gp.driver == driver and gp.property == prop:
+                if gp.driver == driver and gp.prop == prop:
                     return feat
         return None
 
@@ -178,7 +177,7 @@ def _parse_feature(t: _toml.Table) -> HostFeature:
         if bit is not None and not 0 <= bit < 128:
             raise g.error("virtio-bit", f"virtio-bit {bit} is outside 0..127")
         governs.append(GovernedProperty(
-            driver=g.text("driver"), property=g.text("property"),
+            driver=g.text("driver"), prop=g.text("property"),
             present=_value(g, "present"), absent=_value(g, "absent"),
             qemu=g.text("qemu", ""), source=g.text("source", ""), virtio_bit=bit,
             host_default=g.text("host-default") if "host-default" in g.data else None, needs_feature=needs))
@@ -220,7 +219,7 @@ def load_catalog(path: Path | None = None) -> Catalog:
             raise t.error("id", f"duplicate feature id '{feat.id}'", feat.id)
         for gp in feat.governs:
             if gp.key in owners:
-                raise t.error("governs", f"{gp.key} is already governed by '{owners[gp.key]}'", gp.property)
+                raise t.error("governs", f"{gp.key} is already governed by '{owners[gp.key]}'", gp.prop)
             owners[gp.key] = feat.id
         features[feat.id] = feat
     for feat in features.values():

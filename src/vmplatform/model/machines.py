@@ -44,7 +44,7 @@ def normalize_value(value: object) -> str:
 @dataclass(frozen=True)
 class CompatProp:
     qom_type: str
-    property: str
+    prop: str
     value: str
 
 

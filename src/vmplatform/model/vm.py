@@ -193,7 +193,7 @@ class Firmware:
 @dataclass(frozen=True)
 class GlobalProp:
     driver: str
-    property: str
+    prop: str
     value: str
 
 
@@ -270,7 +270,7 @@ class VmModel:
     def config(self, machine: str, devices: list[tuple[int, Device]]) -> VmConfig:
         """The resolution's VmConfig for machine type ``machine`` (the catalog's name)."""
         return VmConfig(machine=machine, devices=tuple(d for _, d in devices), accel=self.machine.accel.value,
-                        user_globals=tuple((g.driver, g.property, g.value) for g in self.globals),
+                        user_globals=tuple((g.driver, g.prop, g.value) for g in self.globals),
                         machine_props=dict(self.machine.props))
 
 

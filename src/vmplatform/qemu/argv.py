@@ -182,7 +182,7 @@ class QemuCommandLine:
 
     @property
     def globals(self) -> list[tuple[str, str, str]]:
-        return [(g.driver, g.property, g.value) for g in self.vm.globals]
+        return [(g.driver, g.prop, g.value) for g in self.vm.globals]
 
     def machine_option(self) -> Option | None:
         for opt in self.options:
@@ -494,7 +494,7 @@ class _Reader:
             elif group == "netdev" and ident in backends:
                 b = backends[ident]
                 backends[ident] = NetBackend(b.id, b.type, {**b.props, prop: val})
-        secure = any(g.driver == "cfi.pflash01" and g.property == "secure" and g.value in ("on", "true")
+        secure = any(g.driver == "cfi.pflash01" and g.prop == "secure" and g.value in ("on", "true")
                      for g in self.globals)
         vm = VmModel(Machine(self.machine_type, self.accel, self.machine_props), tuple(devices),
                      tuple(backends.values()), tuple(self.globals),

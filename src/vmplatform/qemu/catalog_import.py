@@ -38,7 +38,7 @@ async def _collect(binary: str, catalog: Catalog) -> dict[str, Any]:
         abstract = {t["name"] for t in types if t.get("abstract")}
         concrete = [t["name"] for t in types if not t.get("abstract")]
         drivers = sorted({gp.driver for f in catalog for gp in f.governs})
-        props = {gp.property for f in catalog for gp in f.governs}
+        props = {gp.prop for f in catalog for gp in f.governs}
         defaults: dict[str, dict[str, Any]] = {}
         for tn in governed_drivers(drivers, parents, concrete):
             is_device = "device" in lineage(tn, parents)

@@ -114,12 +114,12 @@ def _apply(cl: QemuCommandLine, res: Resolution, mc: MachineCatalog, devs: list[
         if dev.json_form:
             obj = json.loads(out[idx])
             for p in pins:
-                obj[p.property] = _json_pin(mc, dev.device.qom_type, p)
+                obj[p.prop] = _json_pin(mc, dev.device.qom_type, p)
             out[idx] = json.dumps(obj, separators=(",", ":"))
         else:
-            out[idx] = out[idx] + "," + ",".join(f"{p.property}={p.value}" for p in pins)
+            out[idx] = out[idx] + "," + ",".join(f"{p.prop}={p.value}" for p in pins)
     if machine_pins:
-        text = ",".join(f"{p.property}={p.value}" for p in machine_pins)
+        text = ",".join(f"{p.prop}={p.value}" for p in machine_pins)
         mopt = cl.machine_option()
         if mopt is not None:
             out[mopt.index + 1] = out[mopt.index + 1] + "," + text
@@ -130,7 +130,7 @@ def _apply(cl: QemuCommandLine, res: Resolution, mc: MachineCatalog, devs: list[
 
 def _json_pin(mc: MachineCatalog, driver: str, p: ResolvedProperty) -> object:
     """JSON -device needs real booleans for bool properties (OnOffAuto takes strings)."""
-    default = mc.device_default(driver, p.property)
+    default = mc.device_default(driver, p.prop)
     if default in ("on", "off") and p.value in ("on", "off"):
         return p.value == "on"
     return p.value

@@ -29,14 +29,14 @@ def readconfig(res: Resolution, generated_by: str) -> str:
         if p.device == "machine":
             machine_props.append(p)
             continue
-        key = (p.global_driver, p.property)
+        key = (p.global_driver, p.prop)
         if key in seen:
             continue
         seen.add(key)
-        lines += ["[global]", f'  driver = "{p.global_driver}"', f'  property = "{p.property}"',
+        lines += ["[global]", f'  driver = "{p.global_driver}"', f'  property = "{p.prop}"',
                   f'  value = "{p.value}"', ""]
     if machine_props:
         lines.append("[machine]")
-        lines += [f'  {p.property} = "{p.value}"' for p in machine_props]
+        lines += [f'  {p.prop} = "{p.value}"' for p in machine_props]
         lines.append("")
     return "\n".join(lines)

@@ -171,13 +171,13 @@ async def _argv(client: QMPClient, catalog: Catalog) -> list[str]:
             opts.append(f"id={parent.rsplit('/', 1)[1]}")
         for gp in governed:
             try:
-                value = normalize_value(await ex("qom-get", {"path": parent, "property": gp.property}))
+                value = normalize_value(await ex("qom-get", {"path": parent, "property": gp.prop}))
             except Exception:
                 continue  # this QEMU has no such property
             if gp.virtio_bit is not None:  # what QEMU offers, not what was configured and cleared
                 on = gp.virtio_bit in offered
                 value = ("on" if on else "off") if gp.present == gp.absent else (gp.present if on else gp.absent)
-            opts.append(f"{gp.property}={value}")
+            opts.append(f"{gp.prop}={value}")
         argv += ["-device", ",".join(opts)]
     return argv
 

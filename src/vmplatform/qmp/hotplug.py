@@ -140,7 +140,7 @@ class HotplugGuard:
             raise LocalCommandError(f"{DEVICE_ADD} {label} refused: {err.message}") from None
         for p in res.properties:
             if p.device == label and p.layer is not Layer.USER_DEVICE:
-                args[p.property] = _typed(mc, dev.qom_type, p.property, p.value)
+                args[p.prop] = _typed(mc, dev.qom_type, p.prop, p.value)
         return args
 
     def _anonymous_label(self, driver: str) -> str:

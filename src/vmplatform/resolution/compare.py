@@ -79,7 +79,7 @@ def _differences(have: HostReport, other: HostReport, catalog: Catalog) -> tuple
 
 def consulted_features(catalog: Catalog, mc: MachineCatalog) -> frozenset[str]:
     """Features that decide at least one property of this QEMU."""
-    return frozenset(f.id for f in catalog if any(mc.consults(gp.driver, gp.property) for gp in f.governs))
+    return frozenset(f.id for f in catalog if any(mc.consults(gp.driver, gp.prop) for gp in f.governs))
 
 
 def compare(a: HostReport, b: HostReport, platforms: PlatformSet, mc: MachineCatalog | None = None) -> Comparison:

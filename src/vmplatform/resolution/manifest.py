@@ -51,7 +51,7 @@ class Pin:
     device: str
     device_type: str
     driver: str
-    property: str
+    prop: str
     value: str
     feature: str
     source: str              # resolution layer that decided the value
@@ -85,7 +85,7 @@ class Manifest:
             "requires": [{"feature": f, "required-by": by} for f, by in sorted(self.requires.items())],
             "relevant-features": list(self.relevant),
             "pinned-properties": [
-                {"device": p.device, "device-type": p.device_type, "driver": p.driver, "property": p.property,
+                {"device": p.device, "device-type": p.device_type, "driver": p.driver, "property": p.prop,
                  "value": p.value, "feature": p.feature, "source": p.source} for p in self.pins],
             "analysed-on": self.analysed_on,
         }
@@ -100,8 +100,8 @@ def from_resolution(res: Resolution, platform: Platform, scope: Scope, report: H
     for p in res.properties:
         if p.needs_feature and p.feature not in requires:
             who = "machine" if p.device == "machine" else f"{p.device_type} {p.device}"
-            requires[p.feature] = f"{who} {p.property}={p.value}"
-    pins = tuple(Pin(p.device, p.device_type, p.global_driver, p.property, p.value, p.feature, p.layer.value)
+            requires[p.feature] = f"{who} {p.prop}={p.value}"
+    pins = tuple(Pin(p.device, p.device_type, p.global_driver, p.prop, p.value, p.feature, p.layer.value)
                  for p in res.properties)
     return Manifest(
         machine=res.machine.name, qemu_version=res.qemu_version, accel=res.config.accel, scope=scope,
@@ -221,8 +221,8 @@ def _check_pin(pin: Pin, where: str, f: _Fields) -> None:
                                          "('vmplatform features' lists them)")
     # The catalog names the QOM type that defines a property (virtio-device.queue_reset) and
     # the manifest the concrete one (virtio-net-device): the property name is what must match.
-    if pin.property not in {gp.property for gp in catalog.get(pin.feature).governs}:
-        raise f.fail(f"{where}.property", f"{pin.driver}.{pin.property} is not a property {pin.feature} governs")
+    if pin.prop not in {gp.prop for gp in catalog.get(pin.feature).governs}:
+        raise f.fail(f"{where}.property", f"{pin.driver}.{pin.prop} is not a property {pin.feature} governs")
     if not _PIN_VALUE.fullmatch(pin.value):
         raise f.fail(f"{where}.value", f"{pin.value!r} is not a property value (letters, digits, '_.+-')")
     for key, text in (("device", pin.device), ("device-type", pin.device_type)):
@@ -286,21 +286,21 @@ def machine_type_changes(manifest: Manifest, mc: MachineCatalog) -> list[str]:
         if pin.source in (Layer.USER_GLOBAL.value, Layer.USER_DEVICE.value, Layer.BACKEND.value):
             continue
         qom = f"{manifest.machine}-machine" if pin.device == "machine" else pin.device_type
-        value = mc.device_default(qom, pin.property)
+        value = mc.device_default(qom, pin.prop)
         if value is None:
             continue
         lineage = mc.lineage(qom)
         for cp in machine.compat_props:
-            if cp.property == pin.property and cp.qom_type in lineage:
+            if cp.prop == pin.prop and cp.qom_type in lineage:
                 value = normalize_value(cp.value)
         if pin.source == Layer.MACHINE_TYPE.value and value != pin.value:
             problems.append(f"machine type {manifest.machine} of QEMU {mc.qemu_version} now gives "
-                            f"{pin.driver}.{pin.property}={value}, the VM was created with {pin.value}: start "
+                            f"{pin.driver}.{pin.prop}={value}, the VM was created with {pin.value}: start "
                             "the destination with the manifest's pinned properties")
         elif pin.source != Layer.MACHINE_TYPE.value and value == "off" and pin.value == "on" \
-                and any(cp.property == pin.property and cp.qom_type in lineage for cp in machine.compat_props):
+                and any(cp.prop == pin.prop and cp.qom_type in lineage for cp in machine.compat_props):
             problems.append(f"machine type {manifest.machine} of QEMU {mc.qemu_version} now turns "
-                            f"{pin.driver}.{pin.property} off, the VM was created with on: start the "
+                            f"{pin.driver}.{pin.prop} off, the VM was created with on: start the "
                             "destination with the manifest's pinned properties")
     return problems
 

@@ -23,7 +23,6 @@ release that would provide it.
 
 from __future__ import annotations
 
-import builtins
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,16 +57,16 @@ class ResolvedProperty:
     device: str                  # device id, or "machine"
     device_type: str             # type the property is set on (-device TYPE / machine type)
     global_driver: str           # driver name for -global (the virtio backend type)
-    property: str
+    prop: str
     value: str
     layer: Layer
     feature: str
     needs_feature: bool          # value relies on the host having ``feature``
     history: tuple[Step, ...]
 
-    @builtins.property
+    @property
     def key(self) -> str:
-        return f"{self.device}.{self.property}"
+        return f"{self.device}.{self.prop}"
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ class Resolution:
 
     def value(self, device: str, prop: str) -> str:
         for p in self.properties:
-            if p.device == device and p.property == prop:
+            if p.device == device and p.prop == prop:
                 return p.value
         raise KeyError(f"{device}.{prop}")
 
@@ -123,7 +122,7 @@ def resolve(mc: MachineCatalog, platforms: PlatformSet, config: VmConfig,
             for gp in feat.governs:
                 if gp.driver not in lineage:
                     continue
-                if dev is not None and not mc.knows(qom_type, gp.property):
+                if dev is not None and not mc.knows(qom_type, gp.prop):
                     continue  # this QEMU has no such property on this device: never pin it
                 applies = _applies(feat, dev, config.accel)
                 if applies is False:
@@ -136,16 +135,16 @@ def resolve(mc: MachineCatalog, platforms: PlatformSet, config: VmConfig,
 def _resolve_one(mc: MachineCatalog, machine: MachineType, config: VmConfig, platform: Platform | None,
                  dev_id: str, qom_type: str, dev: Device | None, feat: HostFeature, gp: GovernedProperty,
                  lineage: set[str], backend_can_carry: bool) -> ResolvedProperty:
-    default = mc.device_default(qom_type, gp.property)
+    default = mc.device_default(qom_type, gp.prop)
     if default is None or default == "":
-        default = mc.device_default(mc.backend_type(qom_type), gp.property) or gp.present
+        default = mc.device_default(mc.backend_type(qom_type), gp.prop) or gp.present
     steps = [Step(Layer.DEVICE_DEFAULT, default, f"default of QEMU {mc.qemu_version}")]
     value = default
     for cp in machine.compat_props:
-        if cp.property == gp.property and cp.qom_type in lineage:
+        if cp.prop == gp.prop and cp.qom_type in lineage:
             value = cp.value
             steps.append(Step(Layer.MACHINE_TYPE, value, f"machine type {machine.name}: "
-                                                         f"{cp.qom_type}.{cp.property}={cp.value}"))
+                                                         f"{cp.qom_type}.{cp.prop}={cp.value}"))
     if not backend_can_carry and value != gp.absent:
         value = gp.absent
         steps.append(Step(Layer.BACKEND, value, "the netdev has no vnet header: QEMU cannot offer this"))
@@ -155,20 +154,20 @@ def _resolve_one(mc: MachineCatalog, machine: MachineType, config: VmConfig, pla
         steps.append(Step(Layer.PLATFORM, pinned, f"platform {platform.name} {verb} {feat.id}"))
         value = pinned
     for drv, prop, val in config.user_globals:
-        if prop == gp.property and drv in lineage:
+        if prop == gp.prop and drv in lineage:
             value = normalize_value(val)
             steps.append(Step(Layer.USER_GLOBAL, value, f"set by -global {drv}.{prop}={val}"))
     if dev is None:
-        if gp.property in config.machine_props:
-            value = normalize_value(config.machine_props[gp.property])
-            steps.append(Step(Layer.USER_DEVICE, value, f"set by -machine {gp.property}={value}"))
-    elif gp.property in dev.props:
-        value = normalize_value(dev.props[gp.property])
+        if gp.prop in config.machine_props:
+            value = normalize_value(config.machine_props[gp.prop])
+            steps.append(Step(Layer.USER_DEVICE, value, f"set by -machine {gp.prop}={value}"))
+    elif gp.prop in dev.props:
+        value = normalize_value(dev.props[gp.prop])
         steps.append(Step(Layer.USER_DEVICE, value, f"set on -device {dev.type}"))
     # opt-in properties have present == absent: any other value needs it (unless every value runs anywhere)
     needs = value != gp.absent and gp.needs_feature
     return ResolvedProperty(dev_id, qom_type, mc.backend_type(qom_type) if dev is not None else "machine",
-                            gp.property, value, steps[-1].layer, feat.id, needs, tuple(steps))
+                            gp.prop, value, steps[-1].layer, feat.id, needs, tuple(steps))
 
 
 def provided_by(feature: HostFeature, platforms: PlatformSet) -> str:
@@ -197,7 +196,7 @@ def check_host(res: Resolution, report: HostReport, platforms: PlatformSet) -> l
             continue  # e.g. vhost ring reset without vhost: no VM here can use vhost at all
         who = "the machine" if p.device == "machine" else f"{p.device_type} {p.device}"
         missing[p.feature] = MissingFeature(
-            feature=p.feature, needed_by=f"{who}: {p.property}={p.value} ({p.history[-1].why})",
+            feature=p.feature, needed_by=f"{who}: {p.prop}={p.value} ({p.history[-1].why})",
             status=report.status(p.feature).value, reason=report.reason(p.feature),
             provided_by=provided_by(feat, platforms))
     return list(missing.values())
@@ -219,9 +218,9 @@ def _without_hint(res: Resolution, missing: list[MissingFeature], platforms: Pla
             return ""
         for p in res.properties:
             if p.feature == m.feature and p.layer is Layer.PLATFORM:
-                gp = next(g for g in catalog.get(m.feature).governs if g.property == p.property)
+                gp = next(g for g in catalog.get(m.feature).governs if g.prop == p.prop)
                 where = "-machine" if p.device == "machine" else f"-device ...,id={p.device}"
-                sets.append(f"{where} {p.property}={gp.absent}")
+                sets.append(f"{where} {p.prop}={gp.absent}")
     if not sets:
         return ""
     return (f"the platform is usable here for a VM without {', '.join(m.feature for m in missing)}: set "
@@ -250,11 +249,11 @@ def qemu_global_args(res: Resolution) -> list[str]:
     seen: set[tuple[str, str]] = set()
     for p in res.properties:
         if p.device == "machine":
-            args += ["-machine", f"{p.property}={p.value}"]
+            args += ["-machine", f"{p.prop}={p.value}"]
             continue
-        key = (p.global_driver, p.property)
+        key = (p.global_driver, p.prop)
         if key in seen:
             continue
         seen.add(key)
-        args += ["-global", f"{p.global_driver}.{p.property}={p.value}"]
+        args += ["-global", f"{p.global_driver}.{p.prop}={p.value}"]
     return args

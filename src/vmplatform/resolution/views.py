@@ -68,7 +68,7 @@ def resolution_json(res: Resolution) -> dict[str, Any]:
         "properties": [
             {
                 "device": p.device, "device-type": p.device_type, "driver": p.global_driver,
-                "property": p.property, "value": p.value, "source": p.layer.value, "feature": p.feature,
+                "property": p.prop, "value": p.value, "source": p.layer.value, "feature": p.feature,
                 "needs-feature": p.needs_feature,
                 "history": [{"layer": s.layer.value, "value": s.value, "why": s.why} for s in p.history],
             }
