@@ -49,13 +49,13 @@ def broken(**changes: object) -> str:
     (broken(scope=None), "M: scope: missing"),
     (broken(scope={"kind": "galaxy"}), "M: scope.kind: 'galaxy' is not one of host, hosts, platform, anywhere"),
     (broken(machine=None), "M: machine: missing"),
-    (broken(machine=10), "M: machine: must be a string"),
-    (broken(requires={"tap-uso": "x"}), "M: requires: must be a list"),
+    (broken(machine=10), "M: machine: must be a string, not an integer"),
+    (broken(requires={"tap-uso": "x"}), "M: requires: must be a list, not an object"),
     (broken(requires=[{"feature": "tap-uso"}]), "M: requires[0].required-by: missing"),
-    (broken(pinned_properties=[7]), "M: pinned-properties[0]: must be an object"),
-    (broken(migratable="yes"), "M: migratable: must be true or false"),
-    (broken(platform=3), "M: platform: must be a string or null"),
-    (broken(platform_features="tap-uso"), "M: platform-features: must be a list of strings"),
+    (broken(pinned_properties=[7]), "M: pinned-properties[0]: must be an object, not an integer"),
+    (broken(migratable="yes"), "M: migratable: must be true or false, not a string"),
+    (broken(platform=3), "M: platform: must be a string or null, not an integer"),
+    (broken(platform_features="tap-uso"), "M: platform-features: must be a list of strings, not a string"),
 ])
 def test_bad_manifest(tmp_path: Path, text: str, message: str) -> None:
     assert check_manifest_text(tmp_path, text) == (1, "", f"vmplatform: error: {message}\n{MANIFEST_HINT}")

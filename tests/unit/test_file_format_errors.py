@@ -27,8 +27,8 @@ def test_a_host_report_error_names_source_place_and_problem() -> None:
         report.loads('{"schema": "vmplatform/host-report/1", "host": 3}', "r.json")
     err = info.value
     assert isinstance(err, FileFormatError)
-    assert (err.source, err.place, err.problem) == ("r.json", "host", "expected a JSON object")
-    assert err.message == "r.json: host: expected a JSON object"
+    assert (err.source, err.place, err.problem) == ("r.json", "host", "must be an object, not an integer")
+    assert err.message == "r.json: host: must be an object, not an integer"
 
 
 def test_a_domain_xml_error_names_its_source() -> None:

@@ -52,15 +52,15 @@ def test_truncated_report(mini_catalog: Catalog) -> None:
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda o: o.update(schema="something/else"), "r.json: not a vmplatform host report (schema 'something/else'"),
-    (lambda o: o["features"][0].update(status="maybe"), "r.json: features[0].status: must be supported, "
-                                                        "unsupported or unknown"),
+    (lambda o: o["features"][0].update(status="maybe"), "r.json: features[0].status: 'maybe' is not one of "
+                                                        "supported, unsupported, unknown"),
     (lambda o: o["features"][0].pop("id"), "r.json: features[0].id: missing"),
     (lambda o: o["host"].pop("kernel-release"), "r.json: host.kernel-release: missing"),
-    (lambda o: o.update(features={}), "r.json: 'features' must be a list"),
+    (lambda o: o.update(features={}), "r.json: features: must be a list, not an object"),
     (lambda o: o["features"].append(dict(o["features"][0])), "r.json: features[6]: feature 'tap-vnet-hdr' "
                                                              "appears twice"),
-    (lambda o: o["features"][1]["evidence"].update(errno="x"), "r.json: features[1].evidence.errno must be an "
-                                                              "integer"),
+    (lambda o: o["features"][1]["evidence"].update(errno="x"), "r.json: features[1].evidence.errno: must be an "
+                                                              "integer, not a string"),
 ])
 def test_invalid_reports(mini_catalog: Catalog, mutate: object, message: str) -> None:
     obj = json.loads(_good(mini_catalog))
@@ -72,7 +72,7 @@ def test_invalid_reports(mini_catalog: Catalog, mutate: object, message: str) ->
 
 @pytest.mark.parametrize("text, message", [
     ("", "r.json: empty file"),
-    ("[1, 2]", "r.json: top level: expected a JSON object"),
+    ("[1, 2]", "r.json: top level: must be an object, not a list"),
     ("{\"schema\": 1,,}", "r.json: invalid JSON at line 1"),
 ])
 def test_garbage(text: str, message: str) -> None:

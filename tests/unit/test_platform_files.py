@@ -93,7 +93,7 @@ inherits = "x"
     ('inherits = "nope"', "inherits unknown platform 'nope'"),
     ('remove = ["tap-vnet-hdr"]', "feature 'tap-vnet-hdr' is both added and removed"),
     ('colour = "red"', "unknown key 'colour'"),
-    ('released = "2020-01-01"', "'released' must be a TOML date"),
+    ('released = "2020-01-01"', "must be a TOML date such as 2023-02-19, not '2020-01-01'"),
 ])
 def test_malformed_definitions(tmp_path: Path, mini_catalog: Catalog, extra: str, problem: str) -> None:
     key = extra.split(" = ")[0]

@@ -10,6 +10,7 @@ import pytest
 from vmplatform.errors import DataFileError
 from vmplatform.model import _toml, probe_spec
 from vmplatform.model.features import default_catalog, load_catalog
+from vmplatform.model.fields import Document, Fields
 from vmplatform.model.probe_spec import KvmCapability, TunFeatures, TunOffload, VhostFeatures
 
 FEATURE = """\
@@ -51,7 +52,7 @@ def test_the_packaged_catalog_reads_back_from_its_json() -> None:
     """Every packaged spec written as JSON (what 'features --json' shows) reads back as the same spec."""
     for feat in default_catalog():
         obj = feat.probe.to_json()
-        again = probe_spec.parse(_toml.Table({**obj, "source": feat.probe.source}, "j", "probe", ""))
+        again = probe_spec.parse(Fields({**obj, "source": feat.probe.source}, Document("j", DataFileError), "probe"))
         assert again == feat.probe, feat.id
 
 
@@ -80,11 +81,11 @@ def test_the_packaged_masks_agree_with_the_names_in_the_source() -> None:
      "'mask' is 0x12 but the names give 0x11"),
     ('method = "tun-features"\nflag = "IFF_VNET_HDR"\nflag-value = 0x100', "feature[0].probe.flag-value",
      "'flag-value' is 0x100 but the names give 0x4000"),
-    ('method = "vhost-features"\nbit = 3', "feature[0].probe.device", "missing required key 'device'"),
+    ('method = "vhost-features"\nbit = 3', "feature[0].probe.device", "missing"),
     ('method = "vhost-features"\ndevice = "/dev/vhost-net"\nbit = 64', "feature[0].probe.bit",
      "bit 64 is outside 0..63 (VHOST_GET_FEATURES answers 64 bits)"),
     ('method = "kvm-extension"\ncapability = "KVM_CAP_X"\nnumber = "7"', "feature[0].probe.number",
-     "'number' must be an integer, not str"),
+     "must be an integer, not a string"),
     ('method = "sysconf"\nname = "SC_PAGESIZE"\nequals = 4096\ndevice = "/dev/x"', "feature[0].probe.device",
      "unknown key 'device' (allowed: equals, method, name, source)"),
 ])

@@ -1,6 +1,6 @@
-"""Validated access to TOML data files.
+"""TOML data files, read into :class:`~vmplatform.model.fields.Fields`.
 
-Every accessor raises :class:`DataFileError` naming the file, the key path
+Every getter raises :class:`DataFileError` naming the file, the key path
 and, when it can be found, the line, so a malformed file is never a traceback.
 """
 
@@ -11,10 +11,10 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 from vmplatform.errors import DataFileError
+from vmplatform.model.fields import Document, Fields
 
 DATA_DIR = Path(__file__).parent.parent / "data"   # vmplatform/data
 _LINE_COL = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 
-def load(path: Path) -> Table:
+def load(path: Path) -> Fields:
     """Parse ``path``; a syntax error becomes a DataFileError with its line.
 
     tomllib is pure Python and costs milliseconds per file on every CLI run.
@@ -44,9 +44,8 @@ def load(path: Path) -> Table:
     except UnicodeDecodeError as err:
         raise DataFileError(str(path), "", "not UTF-8 text") from err
     compiled = _read_compiled(path, raw)
-    if compiled is not None:
-        return Table(compiled, str(path), "", text)
-    return Table(_parse(text, str(path)), str(path), "", text)
+    data = compiled if compiled is not None else _parse(text, str(path))
+    return Fields(data, Document(str(path), DataFileError, mapping="table", text=text))
 
 
 def _parse(text: str, where: str) -> dict[str, Any]:
@@ -130,114 +129,6 @@ def _decode(obj: dict[str, Any]) -> object:
         if "__datetime__" in obj:
             return datetime.datetime.fromisoformat(obj["__datetime__"])
     return obj
-
-
-class Table:
-    """A TOML table plus where it came from, with typed, checked getters."""
-
-    def __init__(self, data: dict[str, Any], path: str, place: str, text: str | None) -> None:
-        self.data = data
-        self.path = path
-        self.place = place
-        self._text_cache = text
-
-    @property
-    def _text(self) -> str:
-        """The file's text, read only when an error needs a line number."""
-        if self._text_cache is None:
-            try:
-                self._text_cache = Path(self.path).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                self._text_cache = ""
-        return self._text_cache
-
-    # -- errors -------------------------------------------------------------
-    def error(self, key: str, problem: str, needle: str | None = None) -> DataFileError:
-        place = self._join(key)
-        return DataFileError(self.path, place, problem, line=self._find_line(key, needle))
-
-    def _join(self, key: str) -> str:
-        if not key:
-            return self.place
-        return f"{self.place}.{key}" if self.place else key
-
-    def _find_line(self, key: str, needle: str | None) -> int | None:
-        """Best-effort line lookup: the first line holding the offending value or key."""
-        for probe in (needle, key.split(".")[-1].split("[")[0] if key else None):
-            if not probe:
-                continue
-            pat = re.compile(r"(^|[\s\"'\[,{])" + re.escape(probe) + r"([\s\"'\],}=]|$)")
-            for n, line in enumerate(self._text.splitlines(), start=1):
-                if pat.search(line.split("#", 1)[0]):
-                    return n
-        return None
-
-    # -- structure ----------------------------------------------------------
-    def keys(self) -> list[str]:
-        return list(self.data)
-
-    def check_keys(self, allowed: set[str]) -> None:
-        for key in self.data:
-            if key not in allowed:
-                raise self.error(key, f"unknown key '{key}' (allowed: {', '.join(sorted(allowed))})")
-
-    def table(self, key: str, required: bool = False) -> Table:
-        value = self.data.get(key)
-        if value is None:
-            if required:
-                raise self.error(key, f"missing table '{key}'")
-            return Table({}, self.path, self._join(key), self._text_cache)
-        if not isinstance(value, dict):
-            raise self.error(key, f"'{key}' must be a table")
-        return Table(value, self.path, self._join(key), self._text_cache)
-
-    def tables(self, key: str) -> Iterator[Table]:
-        value = self.data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise self.error(key, f"'{key}' must be an array of tables ([[{key}]])")
-        for i, item in enumerate(value):
-            yield Table(item, self.path, f"{self._join(key)}[{i}]", self._text_cache)
-
-    # -- scalars ------------------------------------------------------------
-    def text(self, key: str, default: str | None = None) -> str:
-        value = self.data.get(key, default)
-        if value is None:
-            raise self.error(key, f"missing required key '{key}'")
-        if not isinstance(value, str):
-            raise self.error(key, f"'{key}' must be a string, not {type(value).__name__}")
-        return value
-
-    def integer(self, key: str, default: int | None = None) -> int:
-        value = self.data.get(key, default)
-        if value is None:
-            raise self.error(key, f"missing required key '{key}'")
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise self.error(key, f"'{key}' must be an integer, not {type(value).__name__}")
-        return value
-
-    def opt_int(self, key: str) -> int | None:
-        return None if key not in self.data else self.integer(key)
-
-    def date(self, key: str) -> datetime.date:
-        value = self.data.get(key)
-        if value is None:
-            raise self.error(key, f"missing required key '{key}' (a TOML date such as 2023-02-19)")
-        if isinstance(value, datetime.datetime) or not isinstance(value, datetime.date):
-            raise self.error(key, f"'{key}' must be a TOML date such as 2023-02-19, not {value!r}")
-        return value
-
-    def str_list(self, key: str) -> tuple[str, ...]:
-        value = self.data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.error(key, f"'{key}' must be a list of strings")
-        return tuple(value)
-
-    def str_map(self, key: str) -> dict[str, str]:
-        sub = self.table(key)
-        out: dict[str, str] = {}
-        for k in sub.keys():
-            out[k] = sub.text(k)
-        return out
 
 
 if __name__ == "__main__":

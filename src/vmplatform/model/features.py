@@ -18,6 +18,7 @@ from types import MappingProxyType
 from vmplatform.errors import DataFileError, UnknownNameError
 from vmplatform.model import _toml, probe_spec
 from vmplatform.model._toml import DATA_DIR
+from vmplatform.model.fields import Fields
 from vmplatform.model.probe_spec import ProbeSpec
 
 FEATURE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -150,37 +151,28 @@ class Catalog:
         return None
 
 
-def _parse_feature(t: _toml.Table) -> HostFeature:
+def _parse_feature(t: Fields) -> HostFeature:
     t.check_keys({"id", "summary", "category", "requires", "linux", "linux-source", "qemu",
                   "qemu-source", "applies-to", "notes", "probe", "governs", "upstream-default", "gap"})
     fid = t.text("id")
     if not FEATURE_ID.match(fid):
         raise t.error("id", f"feature id '{fid}' is not kebab-case ([a-z0-9]+ joined by '-')", fid)
-    try:
-        category = Category(t.text("category"))
-    except ValueError:
-        raise t.error("category", "category must be 'kernel' or 'optional'") from None
-    try:
-        applies = AppliesTo(t.text("applies-to"))
-    except ValueError:
-        allowed = ", ".join(a.value for a in AppliesTo)
-        raise t.error("applies-to", f"applies-to must be one of {allowed}") from None
+    category = t.choice("category", Category)
+    applies = t.choice("applies-to", AppliesTo)
     probe = probe_spec.parse(t.table("probe", required=True))
     governs = []
     for g in t.tables("governs"):
         g.check_keys({"driver", "property", "present", "absent", "virtio-bit", "qemu", "source", "notes",
                       "host-default", "needs-feature"})
-        needs = g.data.get("needs-feature", True)
-        if not isinstance(needs, bool):
-            raise g.error("needs-feature", "'needs-feature' must be true or false")
-        bit = g.opt_int("virtio-bit")
+        needs = g.flag("needs-feature", True)
+        bit = g.optional(g.integer, "virtio-bit")
         if bit is not None and not 0 <= bit < 128:
             raise g.error("virtio-bit", f"virtio-bit {bit} is outside 0..127")
         governs.append(GovernedProperty(
             driver=g.text("driver"), prop=g.text("property"),
             present=_value(g, "present"), absent=_value(g, "absent"),
             qemu=g.text("qemu", ""), source=g.text("source", ""), virtio_bit=bit,
-            host_default=g.text("host-default") if "host-default" in g.data else None, needs_feature=needs))
+            host_default=g.optional(g.text, "host-default"), needs_feature=needs))
     gaps = []
     for g in t.tables("gap"):
         g.check_keys({"since", "until", "source"})
@@ -193,13 +185,13 @@ def _parse_feature(t: _toml.Table) -> HostFeature:
         id=fid, summary=t.text("summary"), category=category, applies_to=applies,
         linux=linux, linux_source=t.text("linux-source", ""),
         qemu=t.text("qemu", ""), qemu_source=t.text("qemu-source", ""),
-        probe=probe, governs=tuple(governs), requires=t.str_list("requires"),
+        probe=probe, governs=tuple(governs), requires=t.strings("requires"),
         notes=t.text("notes", ""), upstream_default=upstream_default, gaps=tuple(gaps))
 
 
-def _value(t: _toml.Table, key: str) -> str:
+def _value(t: Fields, key: str) -> str:
     """Property values are strings; TOML booleans are accepted as on/off."""
-    raw = t.data.get(key)
+    raw = t.get(key)
     if isinstance(raw, bool):
         return "on" if raw else "off"
     return t.text(key)

@@ -11,7 +11,7 @@ x86_64 ships in ``data/machines/``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -20,6 +20,7 @@ from types import MappingProxyType
 from vmplatform.errors import DataFileError, UnknownNameError
 from vmplatform.model import _jsontext
 from vmplatform.model._toml import DATA_DIR
+from vmplatform.model.fields import Document, Fields
 
 TYPE_CHECKING = False  # typing costs front-end start-up time; only mypy needs it
 if TYPE_CHECKING:
@@ -120,21 +121,16 @@ class _LazyMachines(Mapping[str, MachineType]):
     """Machine types built on first access: a snapshot has thousands of compat
     props and a command usually needs one machine type's."""
 
-    def __init__(self, raw: dict[str, tuple[int, dict[str, Any]]],
-                 bad: Callable[[str, str], DataFileError]) -> None:
+    def __init__(self, raw: dict[str, Fields]) -> None:
         self._raw = raw
-        self._bad = bad
         self._built: dict[str, MachineType] = {}
 
     def __getitem__(self, name: str) -> MachineType:
         if name not in self._built:
-            i, m = self._raw[name]
-            try:
-                props = tuple(CompatProp(p["qom-type"], p["property"], normalize_value(p["value"]))
-                              for p in m.get("compat-props", []))
-            except (KeyError, TypeError) as err:
-                raise self._bad(f"machines[{i}]", f"malformed compat-props ({err!r})") from None
-            self._built[name] = MachineType(name, props, m.get("alias"), bool(m.get("is-default")),
+            m = self._raw[name]
+            props = tuple(CompatProp(p.text("qom-type"), p.text("property"), normalize_value(p.text("value")))
+                          for p in m.tables("compat-props"))
+            self._built[name] = MachineType(name, props, m.optional(m.text, "alias"), bool(m.get("is-default")),
                                             bool(m.get("deprecated")))
         return self._built[name]
 
@@ -145,39 +141,34 @@ class _LazyMachines(Mapping[str, MachineType]):
         return len(self._raw)
 
     def alias_of(self, alias: str) -> str | None:
-        for name, (_, m) in self._raw.items():
+        for name, m in self._raw.items():
             if m.get("alias") == alias:
                 return name
         return None
 
     def default_name(self) -> str | None:
-        return next((name for name, (_, m) in self._raw.items() if m.get("is-default")), None)
+        return next((name for name, m in self._raw.items() if m.get("is-default")), None)
+
+
+_REGENERATE = "regenerate it with 'vmplatform machines import --qemu PATH --output FILE'"
 
 
 def from_json_obj(obj: Mapping[str, Any], path: str) -> MachineCatalog:
-    def bad(place: str, problem: str) -> DataFileError:
-        return DataFileError(path, place, problem,
-                             hint="regenerate it with 'vmplatform machines import --qemu PATH --output FILE'")
-
-    if obj.get("schema") != SCHEMA:
-        raise bad("schema", f"not a machine catalog (expected schema {SCHEMA!r})")
-    raw = obj.get("machines", [])
-    if not isinstance(raw, list) or not all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in raw):
-        raise bad("machines", "'machines' must be a list of objects with a 'name'")
-    machines = _LazyMachines({m["name"]: (i, m) for i, m in enumerate(raw)}, bad)
-    parents = obj.get("parents", {})
-    defaults = obj.get("device-defaults", {})
-    if not isinstance(parents, dict) or not isinstance(defaults, dict):
-        raise bad("parents", "'parents' and 'device-defaults' must be objects")
+    doc = Document(path, DataFileError, hint=_REGENERATE)
+    f = Fields(obj, doc)
+    if f.get("schema") != SCHEMA:
+        raise f.error("schema", f"not a machine catalog (expected schema {SCHEMA!r})")
+    raw = {m.text("name"): m for m in f.tables("machines")}
+    defaults, options = f.table("device-defaults"), f.table("options")
     return MachineCatalog(
-        qemu_version=str(obj.get("qemu-version", "")), arch=str(obj.get("arch", "")),
-        machines=machines, parents=MappingProxyType(dict(parents)),
-        device_defaults=MappingProxyType({k: MappingProxyType({p: normalize_value(v) for p, v in d.items()})
-                                          for k, d in defaults.items()}),
-        generated_by=str(obj.get("generated-by", "")), path=path, raw=MappingProxyType(dict(obj)),
-        options_with_arg=frozenset(obj.get("options", {}).get("with-arg", [])),
-        option_flags=frozenset(obj.get("options", {}).get("flags", [])),
-        aliases=MappingProxyType({str(k): str(v) for k, v in obj.get("aliases", {}).items()}))
+        qemu_version=f.text("qemu-version", ""), arch=f.text("arch", ""),
+        machines=_LazyMachines(raw), parents=MappingProxyType(f.str_map("parents")),
+        device_defaults=MappingProxyType({
+            k: MappingProxyType({p: normalize_value(v) for p, v in defaults.table(k).data.items()})
+            for k in defaults.keys()}),
+        generated_by=f.text("generated-by", ""), path=path, raw=MappingProxyType(dict(obj)),
+        options_with_arg=frozenset(options.strings("with-arg")), option_flags=frozenset(options.strings("flags")),
+        aliases=MappingProxyType(f.str_map("aliases")))
 
 
 def load_machine_catalog(path: Path) -> MachineCatalog:

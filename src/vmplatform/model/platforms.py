@@ -22,6 +22,7 @@ from vmplatform.errors import DataFileError, UnknownNameError
 from vmplatform.model import _toml
 from vmplatform.model._toml import DATA_DIR
 from vmplatform.model.features import Catalog, Category, default_catalog
+from vmplatform.model.fields import Fields
 from vmplatform.model.releases import Release, kernel_version, release_of, upstream_features, why_in_upstream
 
 #: libvirt's machine-name charset.
@@ -77,17 +78,17 @@ class _Raw:
     feature_sources: dict[str, str]
     left_out: dict[str, str]
     source: str
-    table: _toml.Table
+    table: Fields
     derived: bool = False
 
 
-def _parse(t: _toml.Table, catalog: Catalog) -> _Raw:
+def _parse(t: Fields, catalog: Catalog) -> _Raw:
     t.check_keys({"name", "description", "vendor", "released", "kernel", "inherits", "add",
                   "remove", "feature-sources", "left-out", "source", "notes"})
     name = t.text("name")
     if not PLATFORM_NAME.match(name):
         raise t.error("name", f"platform name '{name}' has characters outside [a-zA-Z0-9_.-]", name)
-    add, remove = t.str_list("add"), t.str_list("remove")
+    add, remove = t.strings("add"), t.strings("remove")
     sources, left_out = t.str_map("feature-sources"), t.str_map("left-out")
     for key, ids in (("add", add), ("remove", remove), ("feature-sources", tuple(sources)),
                      ("left-out", tuple(left_out))):
@@ -110,9 +111,7 @@ def _parse(t: _toml.Table, catalog: Catalog) -> _Raw:
             if fid not in sources:
                 raise t.error("add", f"distro platform adds '{fid}' without a source in [feature-sources] "
                                      "(a platform may under-promise, never over-promise)", fid)
-    inherits = t.data.get("inherits")
-    if inherits is not None and not isinstance(inherits, str):
-        raise t.error("inherits", "'inherits' must be a platform name")
+    inherits = t.optional(t.text, "inherits")
     return _Raw(name, t.text("description"), vendor, t.date("released"), t.text("kernel", ""),
                 inherits, add, remove, sources, left_out, t.text("source", ""), t)
 
@@ -214,20 +213,18 @@ class PlatformSet:
         return None
 
 
-def _parse_release(t: _toml.Table) -> Release:
+def _parse_release(t: Fields) -> Release:
     t.check_keys({"version", "released", "source", "lts", "notes"})
     version = t.text("version")
     key = kernel_version(version)
     if len(key) < 2 or ".".join(map(str, key)) != version or release_of(key) != key:
         raise t.error("version", f"'{version}' is not an upstream release number (e.g. \"6.18\", \"2.6.27\")",
                       version)
-    lts = t.data.get("lts", False)
-    if not isinstance(lts, bool):
-        raise t.error("lts", "'lts' must be true or false")
+    lts = t.flag("lts", False)
     return Release(version, t.date("released"), t.text("source"), lts, t.text("notes", ""))
 
 
-def _derive_upstream(releases: Sequence[tuple[Release, _toml.Table]], catalog: Catalog) -> dict[str, _Raw]:
+def _derive_upstream(releases: Sequence[tuple[Release, Fields]], catalog: Catalog) -> dict[str, _Raw]:
     """One raw platform per release, each inheriting the previous one (rule: vmplatform.model.releases)."""
     out: dict[str, _Raw] = {}
     prev: tuple[str, frozenset[str]] | None = None
@@ -261,7 +258,7 @@ def load_platforms(extra_dirs: Sequence[Path] = (), *, catalog: Catalog | None =
     """Load every definition on the search path, derive the upstream releases, resolve inheritance."""
     catalog = catalog or default_catalog()
     raws: dict[str, _Raw] = {}
-    releases: dict[str, tuple[Release, _toml.Table]] = {}
+    releases: dict[str, tuple[Release, Fields]] = {}
     for d in extra_dirs:
         if not d.exists():
             raise DataFileError(str(d), "", "platform directory does not exist",
@@ -272,13 +269,13 @@ def load_platforms(extra_dirs: Sequence[Path] = (), *, catalog: Catalog | None =
         for t in root.tables("release"):
             rel = _parse_release(t)
             if rel.version in releases:
-                prev = releases[rel.version][1].path
+                prev = releases[rel.version][1].source
                 raise t.error("version", f"release {rel.version} is already listed in {prev}", rel.version)
             releases[rel.version] = (rel, t)
         for t in root.tables("platform"):
             raw = _parse(t, catalog)
             if raw.name in raws:
-                prev = raws[raw.name].table.path
+                prev = raws[raw.name].table.source
                 raise t.error("name", f"platform '{raw.name}' is already defined in {prev}", raw.name)
             raws[raw.name] = raw
     for name, raw in _derive_upstream(list(releases.values()), catalog).items():
@@ -347,7 +344,7 @@ def _resolve_all(raws: Mapping[str, _Raw], catalog: Catalog) -> dict[str, Platfo
             name=raw.name, description=raw.description, vendor=raw.vendor, released=raw.released,
             kernel=raw.kernel, features=frozenset(features), inherits=raw.inherits, add=raw.add,
             remove=raw.remove, feature_sources=MappingProxyType(dict(raw.feature_sources)),
-            left_out=MappingProxyType(dict(raw.left_out)), source=raw.source, origin=raw.table.path,
+            left_out=MappingProxyType(dict(raw.left_out)), source=raw.source, origin=raw.table.source,
             derived=raw.derived)
         done[name] = plat
         return plat

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vmplatform.model import _toml
+from vmplatform.model.fields import Fields
 
 TYPE_CHECKING = False  # typing costs ~5 ms of CLI start-up; only mypy needs it
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ METHODS = ("tun-features", "tun-offload", "tun-steering-ebpf", "bpf-prog-load", 
            "kvm-extension", "kvm-vm-extension", "sysconf", "file-value")
 
 
-def parse(t: _toml.Table) -> ProbeSpec:
+def parse(t: Fields) -> ProbeSpec:
     """The probe spec a ``[feature.probe]`` table describes; a bad one is a DataFileError with its line."""
     method = t.text("method")
     source = t.text("source", "")
@@ -168,34 +168,34 @@ def parse(t: _toml.Table) -> ProbeSpec:
         flag = t.text("flag")
         value = _named(t, "flag", flag, TUN_FLAGS)
         _agrees(t, "flag-value", value)
-        return TunFeatures(flag, value, t.opt_int("request"), source)
+        return TunFeatures(flag, value, t.optional(t.integer, "request"), source)
     if method == "tun-offload":
         t.check_keys({"method", "offloads", "mask", "request", "source"})
-        names = t.str_list("offloads")
+        names = t.strings("offloads")
         if not names:
             raise t.error("offloads", "'offloads' must name at least one TUN_F_* bit")
         mask = 0
         for name in names:
             mask |= _named(t, "offloads", name, TUN_OFFLOADS)
         _agrees(t, "mask", mask)
-        return TunOffload(names, mask, t.opt_int("request"), source)
+        return TunOffload(names, mask, t.optional(t.integer, "request"), source)
     if method == "tun-steering-ebpf":
         t.check_keys({"method", "argument", "request", "source"})
-        return TunSteeringEbpf(t.integer("argument", -1), t.opt_int("request"), source)
+        return TunSteeringEbpf(t.integer("argument", -1), t.optional(t.integer, "request"), source)
     if method == "bpf-prog-load":
         t.check_keys({"method", "program", "sysctl", "source"})
         return BpfProgLoad(t.text("program", ""), t.text("sysctl", ""), source)
     if method == "vhost-features":
         t.check_keys({"method", "device", "bit", "request-set-owner", "request-get-features", "source"})
-        bit = t.opt_int("bit")
+        bit = t.optional(t.integer, "bit")
         if bit is not None and not 0 <= bit < 64:
             raise t.error("bit", f"bit {bit} is outside 0..63 (VHOST_GET_FEATURES answers 64 bits)")
-        return VhostFeatures(t.text("device"), bit, t.opt_int("request-set-owner"),
-                             t.opt_int("request-get-features"), source)
+        return VhostFeatures(t.text("device"), bit, t.optional(t.integer, "request-set-owner"),
+                             t.optional(t.integer, "request-get-features"), source)
     if method in ("kvm-extension", "kvm-vm-extension"):
         t.check_keys({"method", "capability", "number", "request", "source"})
         return KvmCapability(t.text("capability"), t.integer("number"), method == "kvm-vm-extension",
-                             t.opt_int("request"), source)
+                             t.optional(t.integer, "request"), source)
     if method == "sysconf":
         t.check_keys({"method", "name", "equals", "source"})
         return Sysconf(t.text("name"), t.integer("equals"), source)
@@ -205,15 +205,15 @@ def parse(t: _toml.Table) -> ProbeSpec:
     raise t.error("method", f"unknown probe method '{method}' (known: {', '.join(sorted(METHODS))})", method)
 
 
-def _named(t: _toml.Table, key: str, name: str, known: dict[str, int]) -> int:
+def _named(t: Fields, key: str, name: str, known: dict[str, int]) -> int:
     try:
         return known[name]
     except KeyError:
         raise t.error(key, f"unknown name '{name}' (known: {', '.join(known)})", name) from None
 
 
-def _agrees(t: _toml.Table, key: str, computed: int) -> None:
+def _agrees(t: Fields, key: str, computed: int) -> None:
     """A value the catalog writes beside the names must be the one the names give."""
-    written = t.opt_int(key)
+    written = t.optional(t.integer, key)
     if written is not None and written != computed:
         raise t.error(key, f"'{key}' is 0x{written:x} but the names give 0x{computed:x}", key)

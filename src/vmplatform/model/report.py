@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from vmplatform.errors import HostReportError
 from vmplatform.model import _jsontext
+from vmplatform.model.fields import Document, Fields, kind_of
 
 SCHEMA = "vmplatform/host-report/1"
 _REGEN = "produce a fresh one on that host with 'vmplatform probe --json > REPORT.json'"
@@ -176,35 +177,34 @@ def _unclosed(text: str) -> bool:
 
 
 def from_json_obj(obj: object, source: str = "<report>") -> HostReport:
-    r = _Reader(source)
-    top = r.obj(obj, "")
+    doc = Document(source, HostReportError, hint=_REGEN)
+    if not isinstance(obj, dict):
+        raise doc.error("top level", f"must be an object, not {kind_of(obj)}")
+    top = Fields(obj, doc)
     schema = top.get("schema")
     if schema != SCHEMA:
-        raise HostReportError(source, "", f"not a vmplatform host report (schema {schema!r}, expected {SCHEMA!r})",
-                              hint=_REGEN)
-    host = r.obj(top.get("host"), "host")
-    osr = r.obj(host.get("os-release", {}), "host.os-release")
+        raise doc.error("", f"not a vmplatform host report (schema {schema!r}, expected {SCHEMA!r})")
+    host = top.table("host", required=True)
+    osr = host.table("os-release")
     identity = HostIdentity(
-        hostname=r.str(host, "hostname", "host"), kernel_release=r.str(host, "kernel-release", "host"),
-        kernel_version=r.str(host, "kernel-version", "host", ""), arch=r.str(host, "arch", "host"),
-        os_release=MappingProxyType({str(k): str(v) for k, v in osr.items()}))
-    feats = top.get("features")
-    if not isinstance(feats, list):
-        raise HostReportError(source, "", "'features' must be a list", hint=_REGEN)
+        hostname=host.text("hostname"), kernel_release=host.text("kernel-release"),
+        kernel_version=host.text("kernel-version", ""), arch=host.text("arch"),
+        os_release=MappingProxyType({str(k): str(v) for k, v in osr.data.items()}))
+    feats = top.items("features", required=True)
     results = []
     seen: set[str] = set()
     for i, f in enumerate(feats):
         result = _quick_feature(f)
         if result is None or result.feature in seen:
-            result = _checked_feature(r, f, i, seen)   # raises with the precise problem
+            result = _checked_feature(doc, f, i, seen)   # raises with the precise problem
         seen.add(result.feature)
         results.append(result)
-    dur_total = top.get("duration-us", 0.0)
+    dur_total = top.get("duration-us")
     return HostReport(
-        host=identity, results=tuple(results), probed_at=r.str(top, "probed-at", "", ""),
-        probe_mode=r.str(top, "probe-mode", "", ""),
+        host=identity, results=tuple(results), probed_at=top.text("probed-at", ""),
+        probe_mode=top.text("probe-mode", ""),
         duration_us=float(dur_total) if isinstance(dur_total, (int, float)) else 0.0,
-        generator=r.str(top, "generator", "", ""))
+        generator=top.text("generator", ""))
 
 
 _STATUSES = {s.value: s for s in FeatureStatus}
@@ -227,44 +227,19 @@ def _quick_feature(f: object) -> FeatureResult | None:
     return FeatureResult(fid, _STATUSES[status], Evidence(check, outcome, detail, errno, float(dur)))
 
 
-def _checked_feature(r: _Reader, f: object, i: int, seen: set[str]) -> FeatureResult:
-    source, place = r.source, f"features[{i}]"
-    fo = r.obj(f, place)
-    fid = r.str(fo, "id", place)
+def _checked_feature(doc: Document, f: object, i: int, seen: set[str]) -> FeatureResult:
+    fo = doc.fields(f, f"features[{i}]")
+    fid = fo.text("id")
     if fid in seen:
-        raise HostReportError(source, place, f"feature '{fid}' appears twice", hint=_REGEN)
-    try:
-        status = FeatureStatus(r.str(fo, "status", place))
-    except ValueError:
-        raise HostReportError(source, f"{place}.status", "must be supported, unsupported or unknown",
-                              hint=_REGEN) from None
-    ev = r.obj(fo.get("evidence"), f"{place}.evidence")
+        raise doc.error(fo.place, f"feature '{fid}' appears twice")
+    status = fo.choice("status", FeatureStatus)
+    ev = fo.table("evidence", required=True)
     errno = ev.get("errno")
-    if errno is not None and not isinstance(errno, int):
-        raise HostReportError(source, "", f"{place}.evidence.errno must be an integer", hint=_REGEN)
-    dur = ev.get("duration-us", 0.0)
-    if not isinstance(dur, (int, float)):
-        raise HostReportError(source, "", f"{place}.evidence.duration-us must be a number", hint=_REGEN)
+    if errno is not None and not isinstance(errno, int):  # true/false pass as 1/0, as they always have
+        raise ev.error("errno", f"must be an integer, not {kind_of(errno)}")
+    dur = ev.get("duration-us")
+    if dur is not None and not isinstance(dur, (int, float)):
+        raise ev.error("duration-us", f"must be a number, not {kind_of(dur)}")
     return FeatureResult(fid, status, Evidence(
-        check=r.str(ev, "check", f"{place}.evidence"), outcome=r.str(ev, "outcome", f"{place}.evidence"),
-        detail=r.str(ev, "detail", f"{place}.evidence", ""), errno=errno, duration_us=float(dur)))
-
-
-class _Reader:
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def obj(self, value: object, place: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            where = place or "top level"
-            raise HostReportError(self.source, where, "expected a JSON object", hint=_REGEN)
-        return value
-
-    def str(self, obj: Mapping[str, Any], key: str, place: str, default: str | None = None) -> str:
-        value = obj.get(key, default)
-        where = f"{place}.{key}" if place else key
-        if value is None:
-            raise HostReportError(self.source, where, "missing", hint=_REGEN)
-        if not isinstance(value, str):
-            raise HostReportError(self.source, where, "must be a string", hint=_REGEN)
-        return value
+        check=ev.text("check"), outcome=ev.text("outcome"), detail=ev.text("detail", ""), errno=errno,
+        duration_us=0.0 if dur is None else float(dur)))

@@ -23,6 +23,7 @@ from typing import Any
 from vmplatform.errors import FileFormatError, HostLacksFeatures, MissingFeature, VmplatformError
 from vmplatform.model import _jsontext
 from vmplatform.model.features import Category
+from vmplatform.model.fields import Document, Fields, kind_of
 from vmplatform.model.machines import MachineCatalog, normalize_value
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
@@ -171,38 +172,29 @@ def loads(text: str, source: str = "<manifest>") -> Manifest:
     if obj.get("schema") != SCHEMA:
         found = f"schema {obj['schema']!r}" if "schema" in obj else "no 'schema'"
         raise ManifestError(source, "", f"not a vmplatform manifest ({found}, expected {SCHEMA!r})", hint=_HINT)
-    f = _Fields(source)
-    scope_obj = f.obj(obj, "scope")
-    kind = f.text(scope_obj, "kind", "scope")
-    try:
-        scope = Scope(kind)
-    except ValueError:
-        raise ManifestError(source, "scope.kind", f"'{kind}' is not one of "
-                            f"{', '.join(s.value for s in Scope)}", hint=_HINT) from None
-    platform = obj.get("platform")
+    doc = Document(source, ManifestError, hint=_HINT)
+    f = Fields(obj, doc)
+    scope_obj = f.table("scope", required=True)
+    scope = scope_obj.choice("kind", Scope)
+    platform = f.get("platform")
     if platform is not None and not isinstance(platform, str):
-        raise ManifestError(source, "platform", "must be a string or null", hint=_HINT)
+        raise f.error("platform", f"must be a string or null, not {kind_of(platform)}")
     requires = {}
-    for i, r in enumerate(f.items(obj, "requires")):
-        ro = f.as_obj(r, f"requires[{i}]")
-        requires[f.text(ro, "feature", f"requires[{i}]")] = f.text(ro, "required-by", f"requires[{i}]")
+    for r in f.tables("requires", required=True):
+        requires[r.text("feature")] = r.text("required-by")
     pins = []
-    for i, pin in enumerate(f.items(obj, "pinned-properties")):
-        where = f"pinned-properties[{i}]"
-        po = f.as_obj(pin, where)
-        pin_obj = Pin(*(f.text(po, k, where) for k in ("device", "device-type", "driver", "property", "value",
-                                                          "feature", "source")))
-        _check_pin(pin_obj, where, f)
+    for po in f.tables("pinned-properties", required=True):
+        pin_obj = Pin(*(po.text(k) for k in ("device", "device-type", "driver", "property", "value",
+                                            "feature", "source")))
+        _check_pin(pin_obj, po)
         pins.append(pin_obj)
-    migratable = obj.get("migratable")
-    if not isinstance(migratable, bool):
-        raise ManifestError(source, "migratable", "must be true or false", hint=_HINT)
+    migratable = f.flag("migratable")
     return Manifest(
-        machine=f.text(obj, "machine"), qemu_version=f.text(obj, "qemu-version"), accel=f.text(obj, "accel"),
-        scope=scope, platform=platform, platform_features=f.texts(obj, "platform-features"),
-        scope_hosts=f.texts(scope_obj, "hosts", "scope"), migratable=migratable, requires=requires,
-        relevant=f.texts(obj, "relevant-features"), pins=tuple(pins),
-        analysed_on=f.text(obj, "analysed-on", default=""))
+        machine=f.text("machine"), qemu_version=f.text("qemu-version"), accel=f.text("accel"),
+        scope=scope, platform=platform, platform_features=f.strings("platform-features"),
+        scope_hosts=scope_obj.strings("hosts"), migratable=migratable, requires=requires,
+        relevant=f.strings("relevant-features"), pins=tuple(pins),
+        analysed_on=f.text("analysed-on", default=""))
 
 
 # A pinned value is one token of QEMU's option syntax: no separator (',' '='), quote or space
@@ -211,63 +203,23 @@ _PIN_VALUE = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")  # libvirt's machine-name charset, used for device ids too
 
 
-def _check_pin(pin: Pin, where: str, f: _Fields) -> None:
+def _check_pin(pin: Pin, f: Fields) -> None:
     """A manifest may only speak of catalog properties, with values QEMU reads as one token."""
     from vmplatform.model.features import default_catalog
 
     catalog = default_catalog()
     if pin.feature not in catalog:
-        raise f.fail(f"{where}.feature", f"'{pin.feature}' is not a feature of the catalog "
-                                         "('vmplatform features' lists them)")
+        raise f.error("feature", f"'{pin.feature}' is not a feature of the catalog "
+                                 "('vmplatform features' lists them)")
     # The catalog names the QOM type that defines a property (virtio-device.queue_reset) and
     # the manifest the concrete one (virtio-net-device): the property name is what must match.
     if pin.prop not in {gp.prop for gp in catalog.get(pin.feature).governs}:
-        raise f.fail(f"{where}.property", f"{pin.driver}.{pin.prop} is not a property {pin.feature} governs")
+        raise f.error("property", f"{pin.driver}.{pin.prop} is not a property {pin.feature} governs")
     if not _PIN_VALUE.fullmatch(pin.value):
-        raise f.fail(f"{where}.value", f"{pin.value!r} is not a property value (letters, digits, '_.+-')")
+        raise f.error("value", f"{pin.value!r} is not a property value (letters, digits, '_.+-')")
     for key, text in (("device", pin.device), ("device-type", pin.device_type)):
         if not _NAME.fullmatch(text):
-            raise f.fail(f"{where}.{key}", f"{text!r} is not a device name (letters, digits, '_.-')")
-
-
-class _Fields:
-    """Typed access to manifest fields; every error names the field."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, problem: str) -> ManifestError:
-        return ManifestError(self.source, where, problem, hint=_HINT)
-
-    def as_obj(self, value: object, where: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(where, "missing" if value is None else "must be an object")
-        return value
-
-    def obj(self, parent: dict[str, Any], key: str) -> dict[str, Any]:
-        return self.as_obj(parent.get(key), key)
-
-    def items(self, parent: dict[str, Any], key: str) -> list[Any]:
-        value = parent.get(key)
-        if not isinstance(value, list):
-            raise self.fail(key, "missing" if value is None else "must be a list")
-        return value
-
-    def text(self, parent: dict[str, Any], key: str, where: str = "", default: str | None = None) -> str:
-        value = parent.get(key, default)
-        name = f"{where}.{key}" if where else key
-        if value is None:
-            raise self.fail(name, "missing")
-        if not isinstance(value, str):
-            raise self.fail(name, "must be a string")
-        return value
-
-    def texts(self, parent: dict[str, Any], key: str, where: str = "") -> tuple[str, ...]:
-        value = parent.get(key, [])
-        name = f"{where}.{key}" if where else key
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(name, "must be a list of strings")
-        return tuple(value)
+            raise f.error(key, f"{text!r} is not a device name (letters, digits, '_.-')")
 
 
 def machine_type_changes(manifest: Manifest, mc: MachineCatalog) -> list[str]:
