@@ -15,6 +15,9 @@ what failed, why, and what to do (``hint``)::
      ├── HostLacksFeatures        errors.py: the VM needs host features this host does not have
      ├── BaselineError            resolution/baseline.py: no platform is supported by every host
      ├── QemuError                errors.py: launching or talking to QEMU failed
+     │    ├── QmpConnectError     qemu/qmp_boundary.py: QEMU's QMP socket unreachable or not QMP
+     │    ├── QmpLostError        qemu/qmp_boundary.py: the QMP connection went away during a command
+     │    ├── QmpReplyError       qemu/qmp_boundary.py: QEMU answered with an error (its class and desc)
      │    └── EndpointError       qmp/errors.py: the QMP endpoint cannot run
      │         ├── StateError     qmp/errors.py: asked in the wrong run state
      │         ├── UpstreamError  qmp/errors.py: QEMU's QMP socket unreachable or not QMP
@@ -33,7 +36,10 @@ what failed, why, and what to do (``hint``)::
      └── InternalError            errors.py: a bug in vmplatform met at the CLI boundary (never bad input)
 
 Foreign exceptions are wrapped once, at the boundary that understands them,
-with ``raise ... from err``.
+with ``raise ... from err``: qemu.qmp's in qemu/qmp_boundary.py, a parser's in
+the reader of its format (model/fields.py reads every parsed document's
+fields). Nothing catches ``Exception`` but the CLI, whose last resort turns
+a bug into :class:`InternalError` (tests/architecture holds both rules).
 """
 
 from __future__ import annotations

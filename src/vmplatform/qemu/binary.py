@@ -87,7 +87,7 @@ def machine_catalog_of(binary: str) -> MachineCatalog:
         raise QemuError(f"cannot read the machine types of {binary}: {err}",
                         "install the QMP extra (pip install 'vmplatform[qmp]') or pass --machine-catalog FILE") \
             from err
-    except Exception as err:  # the binary is not a QEMU we can talk QMP to
+    except (KeyError, TypeError, ValueError) as err:  # replies shaped unlike QEMU's: not a QEMU we can import
         raise QemuError(f"cannot read the machine types of {binary}: {err}",
                         "vmplatform pins properties from the QEMU that runs (QEMU >= 9.1 with QMP); pass "
                         "--machine-catalog FILE written by 'vmplatform machines import' to use another") from err

@@ -20,18 +20,17 @@ from vmplatform.errors import QemuError
 from vmplatform.model.features import Catalog
 from vmplatform.model.machines import SCHEMA, governed_drivers, lineage, normalize_value
 from vmplatform.qemu.proc import QemuProcess
+from vmplatform.qemu.qmp_boundary import QmpReplyError
 
 
 async def _collect(binary: str, catalog: Catalog) -> dict[str, Any]:
-    from qemu.qmp import ExecuteError  # an error reply; anything else is not ours to swallow
-
     async with QemuProcess(binary, ["-machine", "none", "-nodefaults", "-display", "none", "-S"]) as qemu:
         qmp = qemu.qmp
         version: Any = await qmp.execute("query-version")
         try:
             machines: Any = await qmp.execute("query-machines", {"compat-props": True})
-        except ExecuteError as err:
-            raise QemuError(f"{binary}: query-machines with compat-props failed: {err}",
+        except QmpReplyError as err:
+            raise QemuError(f"{binary}: query-machines with compat-props failed: {err.desc}",
                             "vmplatform needs QEMU >= 9.1 to import machine types") from err
         types: Any = await qmp.execute("qom-list-types", {"abstract": True})
         parents = {t["name"]: t["parent"] for t in types if "parent" in t}
@@ -45,7 +44,7 @@ async def _collect(binary: str, catalog: Catalog) -> dict[str, Any]:
             cmd = "device-list-properties" if is_device and tn not in abstract else "qom-list-properties"
             try:
                 plist: Any = await qmp.execute(cmd, {"typename": tn})
-            except ExecuteError:
+            except QmpReplyError:  # an error reply; anything else is not ours to swallow
                 continue  # some types cannot be instantiated on this machine; they are not ours to pin
             found = {p["name"]: p.get("default-value") for p in plist if p["name"] in props}
             if found:

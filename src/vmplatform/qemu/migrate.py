@@ -33,15 +33,13 @@ import asyncio
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from vmplatform.errors import QemuError, VmplatformError
+from vmplatform.errors import QemuError
 from vmplatform.model.features import Catalog
 from vmplatform.model.platforms import PlatformSet
 from vmplatform.model.report import HostReport
-
-if TYPE_CHECKING:
-    from qemu.qmp import QMPClient
+from vmplatform.qemu.qmp_boundary import QmpReplyError, QmpSession
 
 FINAL = frozenset({"completed", "failed", "cancelled"})
 #: Run states of a destination that holds the VM (a source started with -S arrives in 'prelaunch').
@@ -86,13 +84,13 @@ class MigrationReport:
                 "steps": list(self.steps), "seconds": round(self.seconds, 3)}
 
 
-async def _side(client: QMPClient, catalog: Catalog) -> Side:
+async def _side(client: QmpSession, catalog: Catalog) -> Side:
     from vmplatform.model.virtio_bits import bits_to_mask, decode_status_features
     from vmplatform.qemu.platform_record import read_recorded_platform
-    from vmplatform.qemu.running import _executor, virtio_devices
+    from vmplatform.qemu.running import virtio_devices
     from vmplatform.qmp.local import VIRTIO_NET, DependencyReader
 
-    ex = _executor(client)
+    ex = client.execute_for_readers
     status: Any = await ex("query-status", None)
     machine = str(await ex("qom-get", {"path": "/machine", "property": "type"})).removesuffix("-machine")
     kvm: Any = await ex("query-kvm", None)
@@ -152,7 +150,7 @@ def compare(src: Side, dst: Side, platforms: PlatformSet) -> list[str]:
     return problems
 
 
-async def _wait_final(client: QMPClient, timeout: float) -> dict[str, Any]:
+async def _wait_final(client: QmpSession, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         info: Any = await client.execute("query-migrate")
@@ -164,13 +162,15 @@ async def _wait_final(client: QMPClient, timeout: float) -> dict[str, Any]:
         await asyncio.sleep(0.05)
 
 
-async def _dest_after(dst: QMPClient, catalog: Catalog, timeout: float) -> Side | None:
+async def _dest_after(dst: QmpSession, catalog: Catalog, timeout: float) -> Side | None:
     """The destination once it has left 'inmigrate' (None: it is gone)."""
+    from vmplatform.qmp.local import LocalCommandError
+
     deadline = time.monotonic() + timeout
     while True:
         try:
             side = await _side(dst, catalog)
-        except Exception:  # its QEMU exited: the connection is gone
+        except (QemuError, LocalCommandError):  # its QEMU exited (QmpLostError) or can no longer answer
             return None
         if side.status != "inmigrate" or time.monotonic() > deadline:
             return side
@@ -179,62 +179,55 @@ async def _dest_after(dst: QMPClient, catalog: Catalog, timeout: float) -> Side 
 
 async def migrate_async(source: str, dest: str, uri: str, platforms: PlatformSet, *,
                         dest_report: HostReport | None = None, timeout: float = 300.0) -> MigrationReport:
-    from vmplatform.qemu.running import _connect
+    from vmplatform.qemu.running import connect
 
     steps: list[str] = []
-    src_client = await _connect(source)
-    try:
-        dst_client = await _connect(dest)
-        try:
-            src, dst = await _side(src_client, platforms.catalog), await _side(dst_client, platforms.catalog)
-            steps.append(f"source: {src.status}, platform {src.platform}, {len(src.offered)} virtio device(s)")
-            steps.append(f"destination: {dst.status}, platform {dst.platform}")
-            problems = compare(src, dst, platforms)
-            if dest_report is not None:
-                from vmplatform.qemu.running import judge_running
+    async with await connect(source) as src_client, await connect(dest) as dst_client:
+        src, dst = await _side(src_client, platforms.catalog), await _side(dst_client, platforms.catalog)
+        steps.append(f"source: {src.status}, platform {src.platform}, {len(src.offered)} virtio device(s)")
+        steps.append(f"destination: {dst.status}, platform {dst.platform}")
+        problems = compare(src, dst, platforms)
+        if dest_report is not None:
+            from vmplatform.qemu.running import judge_running
 
-                verdict = judge_running(src.platform, src.accel, list(src.dependencies), dest_report, platforms)
-                if not verdict.result.ok:
-                    problems.append(verdict.message)
-            if problems:
-                return MigrationReport(Outcome.REFUSED, tuple(problems), src.platform, 0.0, tuple(steps))
-            started = time.monotonic()
-            try:
-                await dst_client.execute("migrate-incoming", {"uri": uri})
-                steps.append(f"destination listening on {uri}")
-            except Exception as err:  # started with -incoming URI instead of defer: it already listens
-                steps.append(f"destination not set up by migrate-incoming ({err}); using its -incoming")
-            await src_client.execute("migrate", {"uri": uri})
-            info = await _wait_final(src_client, timeout)
-            seconds = time.monotonic() - started
-            steps.append(f"source: migration {info.get('status')}")
-            if info.get("status") != "completed":
-                return MigrationReport(Outcome.FAILED, (f"QEMU's migration {info.get('status')}: "
-                                                        f"{info.get('error-desc', 'no reason given')}",),
-                                       src.platform, seconds, tuple(steps))
-            after = await _dest_after(dst_client, platforms.catalog, 30.0)
-            if after is None or after.status not in ALIVE:
-                state = "exited" if after is None else f"is '{after.status}'"
-                if src.status == "running":
-                    await src_client.execute("cont")
-                    steps.append("source resumed (cont)")
-                return MigrationReport(Outcome.RESCUED, (f"the destination {state} after the source completed"
-                                                         + ("; the source was resumed" if src.status == "running"
-                                                            else ""),), src.platform, seconds, tuple(steps))
-            differ = [f"{p}: offered {hex(after.offered.get(p, 0))} on the destination, {hex(m)} before"
-                      for p, m in src.offered.items() if after.offered.get(p) != m]
-            differ += [f"{p}: the guest's features changed from {hex(m)} to {hex(after.negotiated.get(p, 0))}"
-                       for p, m in src.negotiated.items() if after.negotiated.get(p) != m]
-            if after.platform != src.platform:
-                differ.append(f"the destination runs platform {after.platform}, not {src.platform}")
-            steps.append(f"destination: {after.status}, same offered features" if not differ
-                         else "destination differs")
-            return MigrationReport(Outcome.UNVERIFIED if differ else Outcome.MIGRATED, tuple(differ),
+            verdict = judge_running(src.platform, src.accel, list(src.dependencies), dest_report, platforms)
+            if not verdict.result.ok:
+                problems.append(verdict.message)
+        if problems:
+            return MigrationReport(Outcome.REFUSED, tuple(problems), src.platform, 0.0, tuple(steps))
+        started = time.monotonic()
+        try:
+            await dst_client.execute("migrate-incoming", {"uri": uri})
+            steps.append(f"destination listening on {uri}")
+        except QmpReplyError as err:  # started with -incoming URI instead of defer: it already listens
+            steps.append(f"destination not set up by migrate-incoming ({err}); using its -incoming")
+        await src_client.execute("migrate", {"uri": uri})
+        info = await _wait_final(src_client, timeout)
+        seconds = time.monotonic() - started
+        steps.append(f"source: migration {info.get('status')}")
+        if info.get("status") != "completed":
+            return MigrationReport(Outcome.FAILED, (f"QEMU's migration {info.get('status')}: "
+                                                    f"{info.get('error-desc', 'no reason given')}",),
                                    src.platform, seconds, tuple(steps))
-        finally:
-            await dst_client.disconnect()
-    finally:
-        await src_client.disconnect()
+        after = await _dest_after(dst_client, platforms.catalog, 30.0)
+        if after is None or after.status not in ALIVE:
+            state = "exited" if after is None else f"is '{after.status}'"
+            if src.status == "running":
+                await src_client.execute("cont")
+                steps.append("source resumed (cont)")
+            return MigrationReport(Outcome.RESCUED, (f"the destination {state} after the source completed"
+                                                     + ("; the source was resumed" if src.status == "running"
+                                                        else ""),), src.platform, seconds, tuple(steps))
+        differ = [f"{p}: offered {hex(after.offered.get(p, 0))} on the destination, {hex(m)} before"
+                  for p, m in src.offered.items() if after.offered.get(p) != m]
+        differ += [f"{p}: the guest's features changed from {hex(m)} to {hex(after.negotiated.get(p, 0))}"
+                   for p, m in src.negotiated.items() if after.negotiated.get(p) != m]
+        if after.platform != src.platform:
+            differ.append(f"the destination runs platform {after.platform}, not {src.platform}")
+        steps.append(f"destination: {after.status}, same offered features" if not differ
+                     else "destination differs")
+        return MigrationReport(Outcome.UNVERIFIED if differ else Outcome.MIGRATED, tuple(differ),
+                               src.platform, seconds, tuple(steps))
 
 
 def migrate(source: str, dest: str, uri: str, platforms: PlatformSet, *, dest_report: HostReport | None = None,
@@ -242,7 +235,6 @@ def migrate(source: str, dest: str, uri: str, platforms: PlatformSet, *, dest_re
     """Check, migrate, verify (see the module docstring); raises QemuError when a VM cannot be reached."""
     try:
         return asyncio.run(migrate_async(source, dest, uri, platforms, dest_report=dest_report, timeout=timeout))
-    except VmplatformError:
-        raise
-    except Exception as err:  # a QMP reply we did not expect: say so, never a traceback
-        raise QemuError(f"migration aborted: {err}", "check both VMs with query-status") from err
+    except (KeyError, TypeError, AttributeError, ValueError) as err:  # a reply shaped unlike QEMU's
+        raise QemuError(f"migration aborted: a QMP reply vmplatform did not expect ({type(err).__name__}: {err})",
+                        "check both VMs with query-status") from err

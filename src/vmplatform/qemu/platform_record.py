@@ -99,11 +99,14 @@ Execute = Callable[[str, Mapping[str, object] | None], Awaitable[Any]]
 async def read_recorded_platform(execute: Execute) -> str | None:
     """The platform the running VM records, or None when it carries no record.
 
-    Any failure of ``qom-get`` (QEMU answers DeviceNotFound for a VM started
-    without the front-end) means "no record".
+    QEMU's error reply to ``qom-get`` (DeviceNotFound for a VM started
+    without the front-end) means "no record"; a connection that is gone is
+    the caller's error, raised as it is.
     """
+    from vmplatform.qmp.local import LocalCommandError  # Execute's error reply (module imports this one)
+
     try:
         value = await execute("qom-get", {"path": OBJECT_PATH, "property": PROPERTY})
-    except Exception:  # the caller's error type for a QMP error reply varies (qemu.qmp, endpoint)
+    except LocalCommandError:
         return None
     return value if isinstance(value, str) and value else None

@@ -1,4 +1,4 @@
-"""Run a QEMU process with a private QMP socket, driven by ``qemu.qmp``.
+"""Run a QEMU process with a private QMP socket, driven through :mod:`vmplatform.qemu.qmp_boundary`.
 
 Used to import machine types and, in tests and benchmarks, to ask a real
 QEMU what it offers. The process is always reaped; a QEMU that exits early
@@ -13,14 +13,10 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from vmplatform.errors import QemuError
-
-if TYPE_CHECKING:
-    from qemu.qmp import QMPClient
-
 from vmplatform.qemu.binary import QEMU_ENV, find_qemu  # noqa: F401  (re-exported)
+from vmplatform.qemu.qmp_boundary import QmpConnectError, QmpLostError, QmpReplyError, QmpSession
 
 
 class QemuProcess:
@@ -35,17 +31,15 @@ class QemuProcess:
         self._dir = tempfile.mkdtemp(prefix="vmplatform-qmp-")
         self.socket = os.path.join(self._dir, "qmp.sock")
         self.proc: asyncio.subprocess.Process | None = None
-        self._qmp: QMPClient | None = None
+        self._qmp: QmpSession | None = None
         self.stderr = ""
 
     @property
-    def qmp(self) -> QMPClient:
+    def qmp(self) -> QmpSession:
         assert self._qmp is not None, "QemuProcess is not started"
         return self._qmp
 
     async def start(self) -> None:
-        from qemu.qmp import QMPClient
-
         argv = [self.binary, *self.args, "-qmp", f"unix:{self.socket},server=on,wait=off"]
         try:
             self.proc = await asyncio.create_subprocess_exec(
@@ -67,15 +61,12 @@ class QemuProcess:
         while True:
             # The socket file appears at bind(), before QEMU listens: a connect in
             # between is refused, so retry until the deadline.
-            self._qmp = QMPClient("vmplatform")
             try:
-                await asyncio.wait_for(self._qmp.connect(self.socket), max(deadline - loop.time(), 0.1))
+                self._qmp = await QmpSession.connect(self.socket, timeout=max(deadline - loop.time(), 0.1))
                 break
-            except Exception as err:
-                refused = isinstance(err.__cause__ or err, ConnectionRefusedError) or "refused" in str(err)
-                if not refused or self.proc.returncode is not None or loop.time() > deadline:
-                    await self._fail(f"cannot connect to QEMU's QMP socket: {err}")
-                self._qmp = None
+            except QmpConnectError as err:
+                if not err.refused or self.proc.returncode is not None or loop.time() > deadline:
+                    await self._fail(err.message)
                 await asyncio.sleep(0.01)
 
     async def _fail(self, what: str) -> None:
@@ -88,10 +79,7 @@ class QemuProcess:
 
     async def stop(self) -> None:
         if self._qmp is not None:
-            try:
-                await self._qmp.disconnect()
-            except Exception:  # QEMU quitting closes the socket under us; nothing to recover
-                pass
+            await self._qmp.disconnect()  # QEMU quitting closes the socket under us: never raises
             self._qmp = None
         if self.proc is not None:
             if self.proc.returncode is None:
@@ -113,6 +101,6 @@ class QemuProcess:
         if self.proc is not None and self.proc.returncode is None and self._qmp is not None:
             try:
                 await self._qmp.execute("quit")
-            except Exception:
-                pass
+            except (QmpReplyError, QmpLostError):
+                pass  # QEMU refused or went first: stop() below reaps it either way
         await self.stop()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vmplatform.errors import QemuError
 from vmplatform.model.features import Catalog, default_catalog
@@ -25,38 +25,25 @@ from vmplatform.model.machines import normalize_value
 from vmplatform.model.platforms import PlatformSet
 from vmplatform.model.report import HostReport
 from vmplatform.model.virtio_bits import VIRTIO_NET_BITS, decode_status_features
+from vmplatform.qemu.qmp_boundary import QmpSession
 from vmplatform.resolution.verdict import Verdict, judge
-
-if TYPE_CHECKING:
-    from qemu.qmp import QMPClient
 
 CONNECT_TIMEOUT = 5.0
 _INFO_NETWORK = re.compile(r"^\s*\\\s*([^:]+):\s*index=\d+,type=([\w-]+)", re.M)
 
 
-async def _connect(socket: str) -> QMPClient:
-    from qemu.qmp import QMPClient
+_HINT = ("pass the QMP socket of the running QEMU (or of 'vmplatform qmp'); QEMU serves one client per "
+         "-qmp socket, so add a second -qmp or go through 'vmplatform qmp'")
 
-    client = QMPClient("vmplatform")
-    hint = ("pass the QMP socket of the running QEMU (or of 'vmplatform qmp'); QEMU serves one client per "
-            "-qmp socket, so add a second -qmp or go through 'vmplatform qmp'")
-    try:
-        await asyncio.wait_for(client.connect(socket), CONNECT_TIMEOUT)
-    except TimeoutError:
-        await client.disconnect()
-        raise QemuError(f"QMP socket {socket} did not greet within {CONNECT_TIMEOUT:.0f} s (another client "
-                        "holds it?)", hint) from None
-    except Exception as err:
-        raise QemuError(f"cannot connect to QMP socket {socket}: {err}", hint) from err
-    return client
+
+async def connect(socket: str) -> QmpSession:
+    """A session with the running VM's QMP monitor (QmpConnectError saying what to pass)."""
+    return await QmpSession.connect(socket, timeout=CONNECT_TIMEOUT, hint=_HINT)
 
 
 async def _with_client(socket: str, fn: Any) -> Any:
-    client = await _connect(socket)
-    try:
-        return await fn(client)
-    finally:
-        await client.disconnect()
+    async with await connect(socket) as session:
+        return await fn(session)
 
 
 # -- negotiated features --------------------------------------------------------
@@ -74,26 +61,11 @@ async def virtio_devices(ex: Any) -> list[Any]:
     return devices
 
 
-def _executor(client: QMPClient) -> Any:
-    """``client.execute`` with QMP errors as LocalCommandError (what the shared readers expect)."""
-    from qemu.qmp import ExecuteError
-
-    from vmplatform.qmp.local import LocalCommandError
-
-    async def execute(cmd: str, args: Any) -> Any:
-        try:
-            return await client.execute(cmd, args)
-        except ExecuteError as err:
-            raise LocalCommandError(str(err.error.error.desc), str(err.error_class)) from None
-
-    return execute
-
-
-async def _dependencies(client: QMPClient, catalog: Catalog) -> tuple[str | None, str, list[dict[str, Any]]]:
+async def _dependencies(client: QmpSession, catalog: Catalog) -> tuple[str | None, str, list[dict[str, Any]]]:
     from vmplatform.qemu.platform_record import read_recorded_platform
     from vmplatform.qmp.local import DependencyReader
 
-    execute = _executor(client)
+    execute = client.execute_for_readers
     kvm: Any = await execute("query-kvm", None)
     return (await read_recorded_platform(execute), "kvm" if kvm.get("enabled") else "tcg",
             await DependencyReader(catalog).read(execute))
@@ -134,10 +106,11 @@ def judge_running(platform: str | None, accel: str, devices: list[dict[str, Any]
 
 # -- the VM as an argv ------------------------------------------------------------
 
-async def _argv(client: QMPClient, catalog: Catalog) -> list[str]:
+async def _argv(client: QmpSession, catalog: Catalog) -> list[str]:
     from vmplatform.qemu.platform_record import read_recorded_platform
+    from vmplatform.qmp.local import LocalCommandError
 
-    ex = _executor(client)
+    ex = client.execute_for_readers
     machine = str(await ex("qom-get", {"path": "/machine", "property": "type"})).removesuffix("-machine")
     kvm: Any = await ex("query-kvm", None)
     info = str(await ex("human-monitor-command", {"command-line": "info network"}))
@@ -172,8 +145,8 @@ async def _argv(client: QMPClient, catalog: Catalog) -> list[str]:
         for gp in governed:
             try:
                 value = normalize_value(await ex("qom-get", {"path": parent, "property": gp.prop}))
-            except Exception:
-                continue  # this QEMU has no such property
+            except LocalCommandError:
+                continue  # this QEMU has no such property (QEMU's error reply)
             if gp.virtio_bit is not None:  # what QEMU offers, not what was configured and cleared
                 on = gp.virtio_bit in offered
                 value = ("on" if on else "off") if gp.present == gp.absent else (gp.present if on else gp.absent)

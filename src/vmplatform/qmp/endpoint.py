@@ -154,7 +154,7 @@ class Endpoint:
                                   "listen on a path of your own; clients connect there instead of to QEMU")
             await self._connect_upstream()
             try:
-                await self.local.attach(self._execute_upstream)
+                await self.local.attach(self._execute_upstream_for_local)
             except LocalCommandError as err:
                 raise EndpointError(err.desc, "drop --platform: the endpoint reads the VM's own") from None
             await self._listen()
@@ -285,8 +285,16 @@ class Endpoint:
         return reply.get("return")
 
     async def _execute_for_local(self, command: str, arguments: Mapping[str, object] | None) -> Any:
+        """:meth:`execute` for the local commands: QEMU's error replies as LocalCommandError (Execute)."""
         try:
             return await self.execute(command, arguments)
+        except ExecuteError as err:
+            raise LocalCommandError(err.desc, err.error_class) from None
+
+    async def _execute_upstream_for_local(self, command: str, arguments: Mapping[str, object] | None) -> Any:
+        """:meth:`_execute_upstream` with QEMU's error replies as LocalCommandError (Execute), for attach."""
+        try:
+            return await self._execute_upstream(command, arguments)
         except ExecuteError as err:
             raise LocalCommandError(err.desc, err.error_class) from None
 
