@@ -17,7 +17,8 @@ import pytest
 
 from tests.harness.requirements import missing_qemu, missing_qmp_library, skip_unless
 from vmplatform.errors import QemuError
-from vmplatform.qemu.proc import QemuProcess, find_qemu
+from vmplatform.qemu.binary import find_qemu
+from vmplatform.qemu.proc import QemuProcess
 from vmplatform.qemu.qmp_boundary import QmpConnectError, QmpLostError, QmpReplyError, QmpSession
 from vmplatform.qmp.local import LocalCommandError
 

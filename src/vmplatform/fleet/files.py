@@ -21,6 +21,7 @@ def write_atomically(path: Path, text: str, mode: int = 0o644, *,
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as err:
         raise error(f"{path.parent}: cannot write there: {err.strerror}", hint) from err
+    replaced = False
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -28,9 +29,10 @@ def write_atomically(path: Path, text: str, mode: int = 0o644, *,
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+        replaced = True
+    finally:  # on any failure (a full disk, an interrupt) the dot-file goes; the error goes on
+        if not replaced:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass

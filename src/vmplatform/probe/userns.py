@@ -26,6 +26,21 @@ def _write(path: str, text: str) -> None:
         fh.write(text)
 
 
+def _in_namespace(fn: Callable[[], dict[str, Any]], uid: int, gid: int) -> dict[str, Any]:
+    """In the child: enter a new user + network namespace and run ``fn``; an OSError is the answer."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
+            e = ctypes.get_errno()
+            return {"error": errno.errorcode.get(e, str(e)), "errno": e}
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"0 {uid} 1")
+        _write("/proc/self/gid_map", f"0 {gid} 1")
+        return {"result": fn()}
+    except OSError as err:
+        return {"error": f"{type(err).__name__}: {err}", "errno": err.errno}
+
+
 # The child only makes a TAP and asks the kernel a few questions: seconds are plenty. A child
 # that is still at it by then is killed (and its namespace with it), never waited for.
 TIMEOUT = 20.0
@@ -38,25 +53,13 @@ def run_in_user_netns(fn: Callable[[], dict[str, Any]], timeout: float = TIMEOUT
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never return into the caller's stack
-        code = 0
+        code = 1
         try:
             os.close(r)
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
-                e = ctypes.get_errno()
-                payload: dict[str, Any] = {"error": errno.errorcode.get(e, str(e)), "errno": e}
-            else:
-                _write("/proc/self/setgroups", "deny")
-                _write("/proc/self/uid_map", f"0 {uid} 1")
-                _write("/proc/self/gid_map", f"0 {gid} 1")
-                payload = {"result": fn()}
-        except BaseException as err:  # report, never raise out of the fork
-            payload = {"error": f"{type(err).__name__}: {err}", "errno": getattr(err, "errno", None)}
-        try:
-            os.write(w, json.dumps(payload).encode())
-        except BaseException:
-            code = 1
-        os._exit(code)
+            os.write(w, json.dumps(_in_namespace(fn, uid, gid)).encode())
+            code = 0
+        finally:  # whatever was raised, the child ends here; the parent reads what it wrote, if anything
+            os._exit(code)
     os.close(w)
     chunks = []
     deadline = time.monotonic() + timeout
@@ -71,11 +74,13 @@ def run_in_user_netns(fn: Callable[[], dict[str, Any]], timeout: float = TIMEOUT
             if not chunk:
                 break
             chunks.append(chunk)
-    os.waitpid(pid, 0)
+    _, status = os.waitpid(pid, 0)
     try:
         payload = json.loads(b"".join(chunks) or b"{}")
     except json.JSONDecodeError:
-        payload = {"error": "child produced no result"}
+        payload = {}
+    if not payload:
+        payload = {"error": f"the child gave no answer (exit status {os.waitstatus_to_exitcode(status)})"}
     if "result" not in payload:
         raise OSError(payload.get("errno") or errno.EPERM, f"user namespace: {payload.get('error')}")
     result: dict[str, Any] = payload["result"]

@@ -148,6 +148,7 @@ class Endpoint:
         _require(self, Runstate.IDLE, "start")
         self._loop = asyncio.get_running_loop()
         self._state = Runstate.CONNECTING
+        started = False
         try:
             if os.path.abspath(self.listen_path) == os.path.abspath(self.connect_path):
                 raise ListenError(f"--listen and --connect are the same path ({self.listen_path})",
@@ -158,9 +159,10 @@ class Endpoint:
             except LocalCommandError as err:
                 raise EndpointError(err.desc, "drop --platform: the endpoint reads the VM's own") from None
             await self._listen()
-        except BaseException:
-            await asyncio.shield(self._begin_stop())
-            raise
+            started = True
+        finally:  # any failure, cancellation included, rolls back what was set up; the error goes on
+            if not started:
+                await asyncio.shield(self._begin_stop())
         self._state = Runstate.RUNNING
         logger.info("serving QMP on %s for QEMU %s at %s", self.listen_path,
                     _version_text(self.qemu_version), self.connect_path)
@@ -361,16 +363,15 @@ class Endpoint:
     def client_data(self, client: Client, data: bytes) -> None:
         if self._state is not Runstate.RUNNING:
             return
+        # Bad input gets QMP error replies, never an exception. A bug raising here costs this client
+        # its connection, never the endpoint: asyncio closes the transport of a data_received that
+        # raises, logging it as a fatal error, and the client is gone (client_gone).
         try:
             for frame in client.splitter.feed(data):
                 if client.held:
                     client.backlog.append(frame)
                 else:
                     self._request(client, frame)
-        except Exception:  # a bug must cost this client its connection, never the endpoint
-            client.log.exception("internal error handling a request; disconnecting the client")
-            client.abort()
-            return
         finally:
             self._flush_upstream()
         client.drain()
@@ -435,7 +436,7 @@ class Endpoint:
         client.held = True
         task = self.loop.create_task(self._device_add(client, slot, cmd, rid, guard))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._device_add_done)
 
     async def _device_add(self, client: Client, slot: Slot, cmd: P.Command, rid: bytes | None,
                           guard: HotplugGuard) -> None:
@@ -447,11 +448,19 @@ class Endpoint:
             slot.data = P.error_reply(err.error_class, err.desc, rid)
         except EndpointError:
             slot.data = P.error_reply(P.GENERIC_ERROR, self._stop_reason, rid)  # QEMU went away
-        except Exception as err:  # a bug must cost this command, never the endpoint or the client's order
-            client.log.exception("internal error pinning device_add")
-            slot.data = P.error_reply(P.GENERIC_ERROR, f"{DEVICE_ADD}: internal error in vmplatform: {err}", rid)
         finally:
+            task = asyncio.current_task()
+            if slot.data is None and not (task is not None and task.cancelling()):
+                # a bug raised: it costs this command (logged by _device_add_done), never the endpoint
+                # or the order of the client's replies
+                slot.data = P.error_reply(P.GENERIC_ERROR, f"{DEVICE_ADD}: internal error in vmplatform (see the "
+                                          "endpoint's log)", rid)
             self._release(client)
+
+    def _device_add_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("internal error pinning device_add", exc_info=task.exception())
 
     def _release(self, client: Client) -> None:
         """The held client's backlog, in order (a later device_add holds it again)."""
