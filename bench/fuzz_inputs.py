@@ -24,7 +24,7 @@ import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from tests.fuzz.inputs import formats, generate, judge  # noqa: E402
+from tests.harness.fuzz_inputs import formats, generate, judge  # noqa: E402
 
 
 def run_chunk(name: str, seed: int, count: int, findings_dir: str) -> dict[str, object]:

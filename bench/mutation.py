@@ -33,7 +33,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-FAST_TESTS = ["tests/unit", "tests/oracles", "tests/compat", "tests/golden"]
+# In-process tests of the model, resolution and libvirt layers, the hand-written oracles and the CLI's golden cases.
+FAST_TESTS = ["tests/model", "tests/resolution", "tests/libvirt", "tests/kernels/test_platform_contents.py",
+              "tests/kernels/test_real_kernel_reports.py", "tests/cli/test_golden.py", "tests/cli/test_malformed.py"]
 
 
 @dataclass(frozen=True)
@@ -51,24 +53,25 @@ class Module:
 
 
 MODULES = [
-    Module("resolve", ("vmplatform/resolution/resolve.py",), (*FAST_TESTS, "tests/real/test_frontend_real.py")),
+    Module("resolve", ("vmplatform/resolution/resolve.py",), (*FAST_TESTS, "tests/qemu/test_frontend_real.py")),
     Module("verdict", ("vmplatform/resolution/verdict.py",), tuple(FAST_TESTS)),
     Module("support", ("vmplatform/resolution/support.py",), tuple(FAST_TESTS)),
     Module("merge", ("vmplatform/resolution/merge.py",), tuple(FAST_TESTS)),
     Module("manifest", ("vmplatform/resolution/manifest.py",), tuple(FAST_TESTS)),
-    Module("probe", ("vmplatform/probe/linux.py",), ("tests/unit", "tests/oracles", "tests/real/test_probe_real.py",
-                                                     "tests/real/test_shim_agreement.py")),
+    Module("probe", ("vmplatform/probe/linux.py",), ("tests/probe/test_probe_cache.py", "tests/model",
+                                                     "tests/resolution", "tests/probe/test_probe_real.py",
+                                                     "tests/probe/test_shim_agreement.py")),
     # The reply path: ids in, ids out, routing of replies and events, the reply encoders.
     Module("qmp-reply", ("vmplatform/qmp/endpoint.py", "vmplatform/qmp/upstream.py", "vmplatform/qmp/client.py",
                          "vmplatform/qmp/protocol.py"),
-           ("tests/qmp", "tests/oracles/test_qmp_reply_ids.py"),
+           ("tests/qmp",),
            ("*Upstreamǁ_lines__mutmut_*", "*Upstreamǁ_route_parsed__mutmut_*", "*Upstreamǁforward__mutmut_*",
             "*ReplyQueueǁ*__mutmut_*", "*Endpointǁ_request__mutmut_*", "*Endpointǁ_forward__mutmut_*",
             "*x_readdress__mutmut_*",
             "*x__with_local_commands__mutmut_*", "*x_split_reply_id__mutmut_*", "*x_without_id__mutmut_*",
             "*x_id_json__mutmut_*", "*x_error_reply__mutmut_*", "*x_return_reply__mutmut_*",
             "*x_encode__mutmut_*", "*x_encode_command__mutmut_*")),
-    Module("libvirt-hook", ("vmplatform/libvirt/hook.py",), ("tests/compat",)),
+    Module("libvirt-hook", ("vmplatform/libvirt/hook.py",), ("tests/libvirt",)),
 ]
 DETECTED = {"killed", "timeout", "caught by type check"}
 

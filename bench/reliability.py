@@ -2,7 +2,7 @@
 
 Runs, in one command, and prints each figure next to what it measures:
 
-* inputs tried per format (tests/fuzz: real seeds mutated; an input answered
+* inputs tried per format (tests/harness/fuzz_inputs.py: real seeds mutated; an input answered
   with anything but the project's own error is a finding);
 * the probe SIGKILLed at random points, and what it left behind;
 * QMP endpoint and fleet store fault scenarios (the hardening tests, each
@@ -65,7 +65,7 @@ E2E_PLAIN = "test_uso_guest_migrated_to_host_without_uso_fails_on_destination"
 
 def fuzz_rows(n: int, jobs: int) -> list[tuple[str, str, str]]:
     from bench.fuzz_inputs import run_chunk  # type: ignore[import-not-found]
-    from tests.fuzz.inputs import formats
+    from tests.harness.fuzz_inputs import formats
 
     findings = tempfile.mkdtemp(prefix="vmplatform-findings-")
     totals: dict[str, collections.Counter[str]] = {}
@@ -150,10 +150,10 @@ def main() -> int:
     rows = fuzz_rows(ns.n, ns.jobs)
     rows += probe_rows(ns.kills)
     rows += scenario_rows("QMP", QMP_SCENARIOS, pytest_outcomes(
-        ["tests/hardening/test_qmp_faults.py", "tests/qmp/test_endpoint_fake_qemu.py"], []))
-    rows += scenario_rows("fleet", FLEET_SCENARIOS, pytest_outcomes(["tests/hardening/test_fleet_faults.py"], []))
+        ["tests/qmp/test_qmp_faults.py", "tests/qmp/test_endpoint_fake_qemu.py"], []))
+    rows += scenario_rows("fleet", FLEET_SCENARIOS, pytest_outcomes(["tests/fleet/test_fleet_faults.py"], []))
     if not ns.no_e2e:
-        rows += e2e_rows(pytest_outcomes(["tests/e2e"], ["-p", "no:randomly"]))
+        rows += e2e_rows(pytest_outcomes(["tests/migration"], ["-p", "no:randomly"]))
     if ns.markdown:
         print("| what | tried / injected | result |\n|---|---|---|")
         for r in rows:

@@ -12,7 +12,7 @@ Prints, side by side in one run (medians of -n runs, after a warm-up):
   2. Where the time goes: the same steps timed inside one fresh interpreter.
   3. Time until QEMU's QMP socket appears: plain QEMU vs through the front-end
      (same argv, -S), with the ratio.
-  4. With --e2e: wall time of the end-to-end tests (pytest tests/e2e).
+  4. With --e2e: wall time of the end-to-end tests (pytest tests/migration).
 
 Target (issue 3): the front-end adds at most 50 ms before exec.
 
@@ -113,7 +113,7 @@ def main() -> int:
     ap.add_argument("--platform", default="linux-6.1")
     ap.add_argument("--qemu", default=os.environ.get("VMPLATFORM_QEMU") or shutil.which("qemu-system-x86_64"))
     ap.add_argument("--cold", action="store_true", help="no bytecode cache (PYTHONDONTWRITEBYTECODE=1)")
-    ap.add_argument("--e2e", action="store_true", help="also time the end-to-end tests (pytest tests/e2e)")
+    ap.add_argument("--e2e", action="store_true", help="also time the end-to-end tests (pytest tests/migration)")
     ns = ap.parse_args()
     if ns.qemu is None:
         raise SystemExit("no qemu-system-x86_64 on PATH: pass --qemu")
@@ -199,9 +199,9 @@ def main() -> int:
         print()
         t0 = time.perf_counter()
         proc = subprocess.run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=0",
-                               "tests/e2e"], cwd=ROOT, capture_output=True, text=True)
+                               "tests/migration"], cwd=ROOT, capture_output=True, text=True)
         wall = time.perf_counter() - t0
-        print(f"4. end-to-end tests (pytest tests/e2e): {wall:.1f} s wall, exit {proc.returncode}")
+        print(f"4. end-to-end tests (pytest tests/migration): {wall:.1f} s wall, exit {proc.returncode}")
         for line in proc.stdout.splitlines():
             if " call " in line or line.startswith(("=", "FAILED", "ERROR")) or "passed" in line:
                 print(f"  {line}")

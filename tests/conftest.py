@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from vmplatform.model.features import Catalog, load_catalog
+from vmplatform.model.machines import MachineCatalog, default_machine_catalog
 from vmplatform.model.platforms import PlatformSet, load_platforms
 
 DATA = Path(__file__).parent / "data"
@@ -40,6 +41,18 @@ def mini_catalog() -> Catalog:
 @pytest.fixture(scope="session")
 def mini_platforms(mini_catalog: Catalog) -> PlatformSet:
     return load_platforms([MINI / "platforms"], catalog=mini_catalog, env={}, system=None, packaged=False)
+
+
+@pytest.fixture(scope="session")
+def platforms() -> PlatformSet:
+    """The packaged platforms, without the user's or the system's platform directories."""
+    return load_platforms(env={}, system=None)
+
+
+@pytest.fixture(scope="session")
+def mc() -> MachineCatalog:
+    """The packaged machine catalog snapshot."""
+    return default_machine_catalog()
 
 
 CliResult = tuple[int, str, str]

@@ -2,7 +2,7 @@
 
 A domain gets ``-platform`` without any change to libvirt by naming this
 program in ``<devices><emulator>``. libvirt runs its emulator in two ways
-(seen with libvirtd 11.3, see tests/compat/test_libvirt_daemon.py):
+(seen with libvirtd 11.3, see tests/libvirt/test_libvirt_daemon.py):
 
 * capability probing, before any domain starts and again whenever the binary
   changes: ``-S -no-user-config -nodefaults -nographic -machine
