@@ -64,7 +64,7 @@ def test_vsock_seqpacket_is_pinned_and_written_as_override(mc: MachineCatalog, p
     host = report("ubuntu2404-6.8")
     out, manifest, _ = pinned(dom("<vsock model='virtio'><cid auto='no' address='5'/></vsock>"), host, mc,
                               platforms, "linux-6.1")
-    assert [(p.device, p.prop, p.value, p.source) for p in manifest.pins if p.device == "vsock0"] == \
+    assert [(p.device, p.prop, p.value, p.source.value) for p in manifest.pins if p.device == "vsock0"] == \
         [("vsock0", "seqpacket", "on", "platform")]
     assert ('<qemu:device alias="vsock0">\n      <qemu:frontend>\n'
             '        <qemu:property name="seqpacket" type="string" value="on"/>') in out
@@ -90,7 +90,7 @@ def test_hostdev_pool_interface_is_not_a_tap(mc: MachineCatalog, platforms: Plat
     xml = dom("<interface type='network'><source network='sriov-pool'/><model type='virtio'/></interface>"
               "<interface type='network'><source network='default'/><model type='virtio'/></interface>")
     d = read(xml)
-    assert [(i.alias, i.net_type, i.backend) for i in d.interfaces] == [("hostdev0", "hostdev", "hostdev"),
+    assert [(i.alias, i.net_type, i.backend.value) for i in d.interfaces] == [("hostdev0", "hostdev", "hostdev"),
                                                                         ("net0", "bridge", "tap")]
     argv = qemu_argv(d)
     assert "hostdev0" not in " ".join(argv) and argv.count("-netdev") == 1
@@ -108,7 +108,7 @@ def test_hostdev_aliases_count_hostdev_elements_too() -> None:
 def test_status_xml_actual_type_wins() -> None:
     xml = dom("<interface type='network'><source network='nowhere'/><actual type='hostdev'/>"
               "<model type='virtio'/></interface>")
-    assert read(xml, Networks()).interfaces[0].backend == "hostdev"
+    assert read(xml, Networks()).interfaces[0].backend.value == "hostdev"
 
 
 def test_unknown_network_is_refused_by_name() -> None:
@@ -126,7 +126,7 @@ def test_network_found_in_libvirt_dirs(tmp_path: pytest.TempPathFactory) -> None
     d = Path(str(tmp_path))
     (d / "lab.xml").write_text((NETWORKS / "sriov-pool.xml").read_text().replace("sriov-pool", "lab"))
     xml = dom("<interface type='network'><source network='lab'/><model type='virtio'/></interface>")
-    assert read(xml, Networks(dirs=(d,))).interfaces[0].backend == "hostdev"
+    assert read(xml, Networks(dirs=(d,))).interfaces[0].backend.value == "hostdev"
 
 
 # -- <model type=..> ----------------------------------------------------------------------------------
@@ -139,7 +139,7 @@ def test_network_found_in_libvirt_dirs(tmp_path: pytest.TempPathFactory) -> None
 ])
 def test_model_names(model: str, device: str | None, backend: str) -> None:
     iface = read(dom(f"<interface type='ethernet'><model type='{model}'/></interface>")).interfaces[0]
-    assert (iface.device, iface.backend) == (device, backend)
+    assert (iface.device, iface.backend.value) == (device, backend)
 
 
 def test_mixed_case_virtio_gets_the_same_pins_as_virtio(mc: MachineCatalog, platforms: PlatformSet) -> None:
@@ -164,7 +164,7 @@ def test_secure_boot_firmware_turns_smm_on(mc: MachineCatalog, platforms: Platfo
     # not boot (libvirt refuses SMM off for a requires-smm firmware)
     out, manifest, _ = pinned(xml, report("ubuntu2404-6.8"), mc, platforms, "linux-3.8")
     assert "<smm" not in out
-    assert [(p.prop, p.value, p.source) for p in manifest.pins if p.device == "machine"] == \
+    assert [(p.prop, p.value, p.source.value) for p in manifest.pins if p.device == "machine"] == \
         [("smm", "on", "user-device")]
     assert "kvm-smm" in manifest.requires
 

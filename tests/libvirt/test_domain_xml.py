@@ -21,6 +21,7 @@ from vmplatform.model.platforms import PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
 from vmplatform.qemu.analysis import analyze
 from vmplatform.resolution.manifest import Manifest, Pin, Scope, loads
+from vmplatform.resolution.resolve import Layer
 
 QEMU_NS = "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"
 
@@ -69,7 +70,7 @@ def test_same_vm_config_as_the_equivalent_qemu_argv(mc: MachineCatalog, platform
 ])
 def test_vhost_decision_follows_libvirt(virt: str, driver: str, host: str, backend: str) -> None:
     xml = domain_xml(f"<interface type='bridge'><model type='virtio'/>{driver}</interface>", virt)
-    assert read(xml, report(host)).interfaces[0].backend == backend
+    assert read(xml, report(host)).interfaces[0].backend.value == backend
 
 
 @pytest.mark.parametrize(("net_type", "backend"), [
@@ -80,7 +81,7 @@ def test_vhost_decision_follows_libvirt(virt: str, driver: str, host: str, backe
 def test_backend_of_each_interface_type(net_type: str, backend: str) -> None:
     source = "<source network='default'/>" if net_type == "network" else ""
     xml = domain_xml(f"<interface type='{net_type}'>{source}<model type='virtio'/></interface>", "qemu")
-    assert read(xml, report("el9-5.14")).interfaces[0].backend == backend
+    assert read(xml, report("el9-5.14")).interfaces[0].backend.value == backend
 
 
 @pytest.mark.parametrize(("element", "attr", "prop"), [
@@ -114,7 +115,7 @@ def test_commandline_globals_take_part(mc: MachineCatalog, platforms: PlatformSe
     xml = domain_xml("<interface type='bridge'><model type='virtio'/></interface>", extra=extra)
     m = resolve_xml(xml, report("ubuntu2404-6.8"), mc, platforms)
     uso = [p for p in m.pins if p.prop == "host_uso"]
-    assert [(p.value, p.source) for p in uso] == [("off", "user-global")]
+    assert [(p.value, p.source.value) for p in uso] == [("off", "user-global")]
 
 
 def test_aliases_follow_libvirt() -> None:
@@ -142,7 +143,7 @@ def test_virtio_device_name(model: str, address: str, device: str) -> None:
 def test_smm_feature_is_a_machine_property(mc: MachineCatalog, platforms: PlatformSet) -> None:
     xml = domain_xml("", extra="").replace("</os>", "</os>\n  <features><smm state='off'/></features>")
     m = resolve_xml(xml, report("ubuntu2404-6.8"), mc, platforms)
-    assert [(p.prop, p.value, p.source) for p in m.pins if p.device == "machine"] == [("smm", "off",
+    assert [(p.prop, p.value, p.source.value) for p in m.pins if p.device == "machine"] == [("smm", "off",
                                                                                             "user-device")]
 
 
@@ -177,7 +178,7 @@ def test_pinned_xml_resolves_to_the_same_values_from_any_host(mc: MachineCatalog
     again = resolve_xml(out, report("ubuntu2404-6.8"), mc, platforms, "linux-5.14")
     assert [(p.device, p.prop, p.value) for p in again.pins] == \
         [(p.device, p.prop, p.value) for p in manifest.pins]
-    assert {p.source for p in again.pins} == {"user-device"}
+    assert {p.source.value for p in again.pins} == {"user-device"}
 
 
 def test_pin_keeps_everything_else_and_is_idempotent(mc: MachineCatalog, platforms: PlatformSet) -> None:
@@ -249,7 +250,7 @@ def test_any_manifest_round_trips_through_domain_xml(machine: str, required_by: 
     m = dataclasses.replace(sample_manifest(), machine=machine, scope=scope, scope_hosts=tuple(hosts),
                             requires={"tap-uso": required_by + "]]>"},
                             pins=(Pin("net0", "virtio-net-pci", "virtio-net-device", "host_uso", "on", "tap-uso",
-                                      required_by),))
+                                      Layer.PLATFORM),))
     out = with_manifest((DOMAINS / "web1-kvm.xml").read_text(), m, "web1")
     assert manifest_of(out, "web1") == m
 

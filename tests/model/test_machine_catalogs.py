@@ -127,7 +127,7 @@ def test_a_machine_type_that_now_turns_uso_off_is_drift() -> None:
     """Made with USO on (platform linux-6.2, pc-q35-10.0), checked against a QEMU whose
     pc-q35-10.0 gained the USO-off compat props."""
     m = manifest_for("pc-q35-10.0", "linux-6.2")
-    assert [(p.prop, p.value, p.source) for p in m.pins if p.prop in USO] == \
+    assert [(p.prop, p.value, p.source.value) for p in m.pins if p.prop in USO] == \
         [(p, "on", "platform") for p in USO]
     after = shipped_obj()
     after["qemu-version"] = "10.0.2-drift"
@@ -146,7 +146,7 @@ def test_a_machine_type_that_no_longer_turns_uso_off_is_drift() -> None:
     """Made on pc-q35-8.1 (USO off by the machine type), checked against a QEMU whose
     pc-q35-8.1 lost those compat props: it would now offer USO."""
     m = manifest_for("pc-q35-8.1", "linux-6.2")
-    assert [(p.prop, p.value, p.source) for p in m.pins if p.prop in USO] == \
+    assert [(p.prop, p.value, p.source.value) for p in m.pins if p.prop in USO] == \
         [(p, "off", "machine-type") for p in USO]
     after = shipped_obj()
     after["qemu-version"] = "10.0.2-drift"

@@ -114,7 +114,7 @@ def test_unknown_counts_as_lacking_with_its_status() -> None:
     required = {f: NEEDS[f] for f in ("tap-vnet-hdr", "tap-ufo", "tap-uso", "kvm-smm")}
     v = judge(required, RELEVANT, report, PLATFORMS)
     assert v.result is Result.SUBSET
-    assert [(s.feature, s.status) for s in v.shortfalls] == [("kvm-smm", "unknown")]
+    assert [(s.feature, s.status.value) for s in v.shortfalls] == [("kvm-smm", "unknown")]
     assert v.shortfalls[0].reason == ("ioctl(VM fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_SMM=117): EACCES "
                                       "(open(/dev/kvm) failed: Permission denied)")
 
@@ -167,7 +167,7 @@ def test_verdict_matches_the_oracle(case: tuple[set[str], dict[str, FeatureStatu
     assert v.result is oracle(*case)
     lacking = sorted(f for f in required if statuses[f] is not FeatureStatus.SUPPORTED)
     assert [s.feature for s in v.shortfalls] == lacking
-    assert [s.status for s in v.shortfalls] == [statuses[f].value for f in lacking]
+    assert [s.status.value for s in v.shortfalls] == [statuses[f].value for f in lacking]
 
 
 # Deterministic, and never a health-check failure on a loaded machine: this asks only whether

@@ -52,7 +52,7 @@ def _default(cmp: Comparison, which: str) -> str:
 
 
 def _diff_json(d: FeatureDifference) -> dict[str, Any]:
-    return {"id": d.feature, "applies-to": d.applies_to, "status-on-other": d.other_status.value,
+    return {"id": d.feature, "applies-to": d.applies_to.value, "status-on-other": d.other_status.value,
             "reason-on-other": d.other_reason}
 
 
@@ -93,7 +93,7 @@ def _print(cmp: Comparison) -> None:
             continue
         print(f"Features {label}:")
         for d in diffs:
-            print(f"  {d.feature:<22} {d.other_status.value} on {other} (matters to {_MATTERS[d.applies_to]})")
+            print(f"  {d.feature:<22} {d.other_status.value} on {other} (matters to {_MATTERS[d.applies_to.value]})")
     print("Migration:")
     for direction in cmp.directions:
         print(f"  {direction.message}")

@@ -18,7 +18,7 @@ from vmplatform.model.features import default_catalog
 from vmplatform.model.machines import MachineCatalog, load_machine_catalog
 from vmplatform.model.platforms import load_platforms
 from vmplatform.model.report import HostReport, loads
-from vmplatform.resolution.manifest import Manifest, check_manifest
+from vmplatform.resolution.manifest import Manifest, Scope, check_manifest
 
 
 def _report_and_catalog() -> tuple[HostReport, MachineCatalog | None]:
@@ -45,12 +45,12 @@ def _report_and_catalog() -> tuple[HostReport, MachineCatalog | None]:
 
 def _scope_args(manifest: Manifest) -> str:
     """The 'vmplatform libvirt pin' options that pin to the manifest's scope again."""
-    kind = manifest.scope.value
-    if kind == "platform" and manifest.platform:
+    scope = manifest.scope
+    if scope is Scope.PLATFORM and manifest.platform:
         return f"--platform {manifest.platform}"
-    if kind in ("hosts", "anywhere"):
-        return f"--scope {kind} --hosts REPORT..."
-    return f"--scope {kind}"
+    if scope in (Scope.HOSTS, Scope.ANYWHERE):
+        return f"--scope {scope.value} --hosts REPORT..."
+    return f"--scope {scope.value}"
 
 
 def decide(name: str, operation: str, sub_operation: str, xml: str, *,

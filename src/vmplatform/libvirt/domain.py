@@ -67,6 +67,7 @@ commits read for this module) are next to the code:
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -103,6 +104,18 @@ _VSOCK_BY_ADDRESS = {"virtio-mmio": "vhost-vsock-device", "ccw": "vhost-vsock-cc
 SUPPORTED_ARCHES = frozenset({"x86_64"})
 
 
+class NetBackend(enum.Enum):
+    """How libvirt connects an interface to the host (qemuBuildHostNetProps), as the guest ABI sees it."""
+
+    TAP = "tap"                  # a TAP fd with a vnet header, vhost off
+    TAP_VHOST = "tap-vhost"      # the same with vhost-net
+    TAP_NO_VNET_HDR = "tap-novnet"  # a TAP for a model that is not virtio: no vnet header, no vhost
+    NO_VNET_HDR = "none"         # user, socket and other netdevs without a vnet header
+    FOREIGN = "foreign"          # vhost-user, vdpa: the other end decides the features
+    HOSTDEV = "hostdev"          # a passed-through host device: no netdev at all
+    UNSUPPORTED = "unsupported"  # a type not modelled here
+
+
 @dataclass(frozen=True)
 class Interface:
     """One ``<interface>`` as libvirt gives it to QEMU."""
@@ -111,8 +124,7 @@ class Interface:
     alias: str
     net_type: str                        # <interface type=..>
     device: str | None                   # QEMU device (virtio-net-pci, ...); None: not virtio
-    backend: str                         # "tap", "tap-vhost", "tap-novnet", "none", "foreign", "hostdev",
-    #                                      "unsupported"
+    backend: NetBackend
     props: Mapping[str, object] = field(default_factory=dict)   # -device properties the XML sets
     network: str = ""                    # <source network=..> of a type='network' interface
 
@@ -260,21 +272,21 @@ def _device(model: str, el: minidom.Element) -> str | None:
 
 
 def _backend(net_type: str, driver: minidom.Element | None, accel: str, vhost_available: bool,
-             virtio_model: bool) -> str:
+             virtio_model: bool) -> NetBackend:
     if net_type in FOREIGN_TYPES:
-        return "foreign"
+        return NetBackend.FOREIGN
     if net_type in NO_VNET_HDR_TYPES:
-        return "none"
+        return NetBackend.NO_VNET_HDR
     if net_type == "hostdev":
-        return "hostdev"
+        return NetBackend.HOSTDEV
     if net_type not in TAP_TYPES:
-        return "unsupported"
+        return NetBackend.UNSUPPORTED
     if not virtio_model:  # qemuInterfaceIsVnetCompatModel: no IFF_VNET_HDR, no vhost
-        return "tap-novnet"
+        return NetBackend.TAP_NO_VNET_HDR
     name = driver.getAttribute("name") if driver is not None else ""
     if accel != "kvm" or name == "qemu":
-        return "tap"
-    return "tap-vhost" if name == "vhost" or vhost_available else "tap"
+        return NetBackend.TAP
+    return NetBackend.TAP_VHOST if name == "vhost" or vhost_available else NetBackend.TAP
 
 
 def _interface(el: minidom.Element, index: int, alias: str, net_type: str, network: str, accel: str,
@@ -483,10 +495,10 @@ def parse_domain(doc: minidom.Document, source: str, *, vhost_available: bool,
     aliases = _aliases(elements, [t for t, _ in typed], hostdevs)
     for i, (el, alias, (net_type, network)) in enumerate(zip(elements, aliases, typed, strict=True)):
         iface = _interface(el, i, alias, net_type, network, accel, vhost_available, overrides, source)
-        if iface.device is not None and iface.backend == "foreign":
+        if iface.device is not None and iface.backend is NetBackend.FOREIGN:
             notes.append(f"interface {alias} (type {iface.net_type}) decides its own features; "
                          "vmplatform does not pin them")
-        elif iface.device is not None and iface.backend == "unsupported":
+        elif iface.device is not None and iface.backend is NetBackend.UNSUPPORTED:
             notes.append(f"interface {alias}: type '{iface.net_type}' is not modelled; vmplatform does not pin it")
         ifaces.append(iface)
     args: list[str] = []
@@ -515,17 +527,22 @@ def qemu_argv(domain: Domain) -> list[str]:
                         *(f"{k}={v}" for k, v in sorted(domain.machine_props.items()))])
     argv = ["-machine", machine]
     for iface in domain.interfaces:
-        if iface.device is None or iface.backend in ("unsupported", "hostdev"):
+        if iface.device is None:
             continue
         netdev = f"host{iface.alias}"
-        if iface.backend in ("tap", "tap-vhost"):
-            argv += ["-netdev", f"tap,id={netdev}" + (",vhost=on" if iface.backend == "tap-vhost" else "")]
-        elif iface.backend == "tap-novnet":
-            argv += ["-netdev", f"tap,id={netdev},vnet_hdr=off"]
-        elif iface.backend == "none":
-            argv += ["-netdev", f"user,id={netdev}"]
-        else:
-            argv += ["-netdev", f"vhost-user,id={netdev},chardev=char{iface.alias}"]
+        match iface.backend:
+            case NetBackend.UNSUPPORTED | NetBackend.HOSTDEV:
+                continue
+            case NetBackend.TAP:
+                argv += ["-netdev", f"tap,id={netdev}"]
+            case NetBackend.TAP_VHOST:
+                argv += ["-netdev", f"tap,id={netdev},vhost=on"]
+            case NetBackend.TAP_NO_VNET_HDR:
+                argv += ["-netdev", f"tap,id={netdev},vnet_hdr=off"]
+            case NetBackend.NO_VNET_HDR:
+                argv += ["-netdev", f"user,id={netdev}"]
+            case NetBackend.FOREIGN:
+                argv += ["-netdev", f"vhost-user,id={netdev},chardev=char{iface.alias}"]
         argv += ["-device", _device_json({"driver": iface.device, "netdev": netdev, "id": iface.alias,
                                           **iface.props})]
     if domain.vsock is not None:

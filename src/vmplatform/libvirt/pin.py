@@ -139,7 +139,7 @@ def pin_manifest(doc: minidom.Document, domain: Domain, manifest: Manifest) -> l
     """
     in_xml = {"machine", *domain.aliases}  # user-set values of these may have been lost too
     notes = _write(doc, domain, ((p.device, p.device_type, p.prop, p.value) for p in manifest.pins
-                                 if p.source != Layer.USER_DEVICE.value or p.device in in_xml))
+                                 if p.source is not Layer.USER_DEVICE or p.device in in_xml))
     write_manifest(doc, manifest)
     return notes
 

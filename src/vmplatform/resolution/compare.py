@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vmplatform.model.features import Catalog
+from vmplatform.model.features import AppliesTo, Catalog
 from vmplatform.model.machines import MachineCatalog
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
@@ -28,7 +28,7 @@ class FeatureDifference:
     """A feature one host supports and the other does not."""
 
     feature: str
-    applies_to: str          # which VMs it matters to: tap, tap-vhost, kvm, any
+    applies_to: AppliesTo    # which VMs it matters to
     other_status: FeatureStatus
     other_reason: str
 
@@ -73,7 +73,7 @@ def _supported(report: HostReport, catalog: Catalog) -> frozenset[str]:
 
 def _differences(have: HostReport, other: HostReport, catalog: Catalog) -> tuple[FeatureDifference, ...]:
     extra = sorted(_supported(have, catalog) - _supported(other, catalog))
-    return tuple(FeatureDifference(f, catalog.get(f).applies_to.value, other.status(f), other.reason(f))
+    return tuple(FeatureDifference(f, catalog.get(f).applies_to, other.status(f), other.reason(f))
                  for f in extra)
 
 

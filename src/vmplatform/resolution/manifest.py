@@ -55,7 +55,7 @@ class Pin:
     prop: str
     value: str
     feature: str
-    source: str              # resolution layer that decided the value
+    source: Layer            # resolution layer that decided the value
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Manifest:
             "relevant-features": list(self.relevant),
             "pinned-properties": [
                 {"device": p.device, "device-type": p.device_type, "driver": p.driver, "property": p.prop,
-                 "value": p.value, "feature": p.feature, "source": p.source} for p in self.pins],
+                 "value": p.value, "feature": p.feature, "source": p.source.value} for p in self.pins],
             "analysed-on": self.analysed_on,
         }
 
@@ -102,7 +102,7 @@ def from_resolution(res: Resolution, platform: Platform, scope: Scope, report: H
         if p.needs_feature and p.feature not in requires:
             who = "machine" if p.device == "machine" else f"{p.device_type} {p.device}"
             requires[p.feature] = f"{who} {p.prop}={p.value}"
-    pins = tuple(Pin(p.device, p.device_type, p.global_driver, p.prop, p.value, p.feature, p.layer.value)
+    pins = tuple(Pin(p.device, p.device_type, p.global_driver, p.prop, p.value, p.feature, p.layer)
                  for p in res.properties)
     return Manifest(
         machine=res.machine.name, qemu_version=res.qemu_version, accel=res.config.accel, scope=scope,
@@ -184,8 +184,8 @@ def loads(text: str, source: str = "<manifest>") -> Manifest:
         requires[r.text("feature")] = r.text("required-by")
     pins = []
     for po in f.tables("pinned-properties", required=True):
-        pin_obj = Pin(*(po.text(k) for k in ("device", "device-type", "driver", "property", "value",
-                                            "feature", "source")))
+        pin_obj = Pin(po.text("device"), po.text("device-type"), po.text("driver"), po.text("property"),
+                      po.text("value"), po.text("feature"), po.choice("source", Layer))
         _check_pin(pin_obj, po)
         pins.append(pin_obj)
     migratable = f.flag("migratable")
@@ -235,7 +235,7 @@ def machine_type_changes(manifest: Manifest, mc: MachineCatalog) -> list[str]:
     except VmplatformError:
         return [f"QEMU {mc.qemu_version} has no machine type {manifest.machine}"]
     for pin in manifest.pins:
-        if pin.source in (Layer.USER_GLOBAL.value, Layer.USER_DEVICE.value, Layer.BACKEND.value):
+        if pin.source in (Layer.USER_GLOBAL, Layer.USER_DEVICE, Layer.BACKEND):
             continue
         qom = f"{manifest.machine}-machine" if pin.device == "machine" else pin.device_type
         value = mc.device_default(qom, pin.prop)
@@ -245,11 +245,11 @@ def machine_type_changes(manifest: Manifest, mc: MachineCatalog) -> list[str]:
         for cp in machine.compat_props:
             if cp.prop == pin.prop and cp.qom_type in lineage:
                 value = normalize_value(cp.value)
-        if pin.source == Layer.MACHINE_TYPE.value and value != pin.value:
+        if pin.source is Layer.MACHINE_TYPE and value != pin.value:
             problems.append(f"machine type {manifest.machine} of QEMU {mc.qemu_version} now gives "
                             f"{pin.driver}.{pin.prop}={value}, the VM was created with {pin.value}: start "
                             "the destination with the manifest's pinned properties")
-        elif pin.source != Layer.MACHINE_TYPE.value and value == "off" and pin.value == "on" \
+        elif pin.source is not Layer.MACHINE_TYPE and value == "off" and pin.value == "on" \
                 and any(cp.prop == pin.prop and cp.qom_type in lineage for cp in machine.compat_props):
             problems.append(f"machine type {manifest.machine} of QEMU {mc.qemu_version} now turns "
                             f"{pin.driver}.{pin.prop} off, the VM was created with on: start the "

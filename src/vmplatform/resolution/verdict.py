@@ -40,7 +40,7 @@ class Result(enum.Enum):
 @dataclass(frozen=True)
 class Shortfall:
     feature: str
-    status: str
+    status: FeatureStatus
     reason: str
     required_by: str
     provided_by: str
@@ -64,7 +64,7 @@ class Verdict:
             "message": self.message,
         }
         if self.shortfalls:
-            obj["missing"] = [{"feature": s.feature, "status": s.status, "reason": s.reason,
+            obj["missing"] = [{"feature": s.feature, "status": s.status.value, "reason": s.reason,
                                "required-by": s.required_by, "provided-by": s.provided_by}
                               for s in self.shortfalls]
         if self.problems:
@@ -87,7 +87,7 @@ def judge(required: dict[str, str], relevant: Iterable[str], report: HostReport,
     have = {f for f in relevant_set if report.status(f) is FeatureStatus.SUPPORTED}
     need = set(required)
     shortfalls = tuple(
-        Shortfall(f, report.status(f).value, report.reason(f), required[f], provided_by(f, platforms))
+        Shortfall(f, report.status(f), report.reason(f), required[f], provided_by(f, platforms))
         for f in sorted(need - have))
     problems = tuple(problems)
     if not shortfalls and not problems:

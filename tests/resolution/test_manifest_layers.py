@@ -1,0 +1,33 @@
+"""A manifest's pins name the resolution layer that decided them: a Layer, read and written as its JSON word."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vmplatform.resolution import manifest
+from vmplatform.resolution.manifest import ManifestError
+from vmplatform.resolution.resolve import Layer
+
+MANIFEST = Path(__file__).parents[1] / "data" / "manifests" / "debian13-6.12-default.json"
+
+
+def test_each_pin_source_reads_as_its_layer_and_writes_back_the_same_bytes() -> None:
+    text = MANIFEST.read_text()
+    m = manifest.loads(text, "m.json")
+    words = [p["source"] for p in json.loads(text)["pinned-properties"]]
+    assert [p.source for p in m.pins] == [Layer(w) for w in words]
+    assert {p.source for p in m.pins} >= {Layer.PLATFORM}
+    assert m.dumps() == text
+
+
+def test_a_pin_source_that_is_no_layer_is_refused_naming_the_field() -> None:
+    obj = json.loads(MANIFEST.read_text())
+    obj["pinned-properties"][1]["source"] = "guesswork"
+    with pytest.raises(ManifestError) as info:
+        manifest.loads(json.dumps(obj), "m.json")
+    assert (info.value.place, info.value.problem) == (
+        "pinned-properties[1].source",
+        "'guesswork' is not one of device-default, machine-type, backend, platform, user-global, user-device")
