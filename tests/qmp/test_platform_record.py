@@ -180,7 +180,6 @@ def test_query_platforms_answers_for_the_vms_accelerator(host_report: HostReport
     """A TCG VM: KVM-only features (KVM SMM) cannot make a platform unsupported for it."""
     skip_qemu()
     from vmplatform.model.features import Accel
-    from vmplatform.resolution.views import query_platforms_json
 
     platforms = load_platforms()
     local = LocalCommands(evaluate(host_report, platforms, Accel.KVM), platforms.catalog, None,
@@ -194,7 +193,7 @@ def test_query_platforms_answers_for_the_vms_accelerator(host_report: HostReport
         answer = run(body())
     finally:
         qemu.close()
-    assert answer == json.loads(json.dumps(query_platforms_json(evaluate(host_report, platforms, Accel.TCG))))
+    assert answer == json.loads(json.dumps(evaluate(host_report, platforms, Accel.TCG).to_json()))
     cli = vmplatform("query-platforms", "--accel", "tcg", "--json")
     assert cli.returncode == 0, cli.stderr
     assert answer == json.loads(cli.stdout)

@@ -10,8 +10,8 @@ TYPE_CHECKING = False  # importing typing costs CLI start-up time; only mypy nee
 
 if TYPE_CHECKING:
     import argparse
-    from typing import Any
 
+    from vmplatform.model.jsonvalue import JsonValue
     from vmplatform.model.machines import MachineCatalog
     from vmplatform.model.platforms import PlatformSet
     from vmplatform.model.report import HostReport
@@ -70,5 +70,5 @@ def machine_catalog_from(ns: argparse.Namespace) -> MachineCatalog:
     return load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else default_machine_catalog()
 
 
-def print_json(obj: Any) -> None:
+def print_json(obj: JsonValue) -> None:
     sys.stdout.write(json.dumps(obj, indent=2) + "\n")

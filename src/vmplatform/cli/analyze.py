@@ -55,7 +55,9 @@ def run(ns: argparse.Namespace) -> int:
     platforms = platforms_from(ns)
     report = host_report(ns)
     vm = analyse(ns, platforms, report, domain_xml=ns.domain_xml, qemu_args=list(ns.qemu_args))
-    text = vm.manifest.dumps()
+    from vmplatform.resolution.manifest import dumps
+
+    text = dumps(vm.manifest)
     if ns.output:
         ns.output.write_text(text, encoding="utf-8")
     else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vmplatform.cli._common import add_json, add_platform_dir, platforms_from, print_json
 
@@ -31,26 +31,10 @@ def run(ns: argparse.Namespace) -> int:
     platforms = platforms_from(ns)
     result = baseline(load_reports(ns.reports), platforms)
     if ns.json:
-        print_json(_json(result))
+        print_json(result.to_json())
     else:
         _print(result)
     return 0
-
-
-def _json(b: Baseline) -> dict[str, Any]:
-    from vmplatform.resolution.views import platform_json
-
-    obj = platform_json(b.platform)
-    obj.pop("defined-in", None)  # a path on this machine: not part of the answer
-    obj["hosts"] = list(b.hosts)
-    obj["newer-platforms"] = [{
-        "name": n.platform.name, "released": n.platform.released.isoformat(),
-        "held-back-by": [{"host": h.host, "lacks": [{"id": u.feature, "status": u.status.value,
-                                                     "reason": u.reason} for u in h.lacks]}
-                         for h in n.held_back_by],
-        **({"not-in-baseline": list(n.not_in_baseline)} if not n.held_back_by else {}),
-    } for n in b.newer]
-    return obj
 
 
 def _print(b: Baseline) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vmplatform.cli._common import add_json, add_platform_dir, machine_catalog_from, platforms_from, print_json
 
 if TYPE_CHECKING:
-    from vmplatform.resolution.compare import Comparison, FeatureDifference
+    from vmplatform.resolution.compare import Comparison
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,7 +40,7 @@ def run(ns: argparse.Namespace) -> int:
     mc = machine_catalog_from(ns)
     cmp = compare(a, b, platforms, mc)
     if ns.json:
-        print_json(_json(cmp))
+        print_json(cmp.to_json())
     else:
         _print(cmp)
     return 0
@@ -49,32 +49,6 @@ def run(ns: argparse.Namespace) -> int:
 def _default(cmp: Comparison, which: str) -> str:
     sr = cmp.a if which == "a" else cmp.b
     return sr.default.name if sr.has_default else "(none)"
-
-
-def _diff_json(d: FeatureDifference) -> dict[str, Any]:
-    return {"id": d.feature, "applies-to": d.applies_to.value, "status-on-other": d.other_status.value,
-            "reason-on-other": d.other_reason}
-
-
-def _json(cmp: Comparison) -> dict[str, Any]:
-    def host(which: str) -> dict[str, Any]:
-        sr = cmp.a if which == "a" else cmp.b
-        return {"name": sr.host.name, "kernel-release": sr.host.host.kernel_release,
-                "default-platform": sr.default.name if sr.has_default else None}
-
-    return {
-        "a": host("a"), "b": host("b"),
-        "common-platforms": [p.name for p in cmp.common],
-        "latest-common-platform": cmp.latest_common.name if cmp.latest_common else None,
-        "platforms-only-a": [p.name for p in cmp.only_a],
-        "platforms-only-b": [p.name for p in cmp.only_b],
-        "features-only-a": [_diff_json(d) for d in cmp.features_only_a],
-        "features-only-b": [_diff_json(d) for d in cmp.features_only_b],
-        "migration": [{"from": d.source, "to": d.target, "safe-for": "any-vm" if d.any_vm else
-                       ("common-platform" if d.via else "none"),
-                       **({"via-platform": d.via.name} if d.via else {}),
-                       "target-lacks": list(d.target_lacks), "message": d.message} for d in cmp.directions],
-    }
 
 
 def _print(cmp: Comparison) -> None:

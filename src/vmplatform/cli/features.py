@@ -16,14 +16,7 @@ def run(ns: argparse.Namespace) -> int:
 
     cat = default_catalog()
     if ns.json:
-        print_json([{
-            "id": f.id, "summary": f.summary, "category": f.category.value, "applies-to": f.applies_to.value,
-            "linux": f.linux, "linux-source": f.linux_source, "qemu": f.qemu, "qemu-source": f.qemu_source,
-            "requires": list(f.requires), "probe": f.probe.to_json(),
-            "governs": [{"driver": g.driver, "property": g.prop, "present": g.present, "absent": g.absent,
-                         **({"virtio-bit": g.virtio_bit} if g.virtio_bit is not None else {}),
-                         "qemu": g.qemu} for g in f.governs],
-        } for f in cat])
+        print_json([f.to_json() for f in cat])
         return 0
     width = max(len(f.id) for f in cat)
     for f in cat:

@@ -230,11 +230,11 @@ def _manifest(path: Path) -> Manifest:
 
 def _platforms(ns: argparse.Namespace, store: Store) -> int:
     from vmplatform.fleet.questions import fleet_platforms
-    from vmplatform.fleet.views import fleet_platforms_json, print_fleet_platforms
+    from vmplatform.fleet.views import print_fleet_platforms
 
     fp = fleet_platforms(_fleet(ns, store, ns.group))
     if ns.json:
-        print_json(fleet_platforms_json(fp))
+        print_json(fp.to_json())
     else:
         print_fleet_platforms(fp, ns.group)
     return 0
@@ -275,13 +275,13 @@ def _admit(ns: argparse.Namespace, store: Store) -> int:
 
 def _domains(ns: argparse.Namespace, store: Store) -> int:
     from vmplatform.fleet.questions import domains_of
-    from vmplatform.fleet.views import domains_json, print_domains
+    from vmplatform.fleet.views import print_domains
 
     fleet = _fleet(ns, store, ns.group)
     fleet.require_hosts()
     d = domains_of(fleet)
     if ns.json:
-        print_json(domains_json(d, fleet))
+        print_json(d.to_json(fleet))
     else:
         print_domains(d, fleet)
     return 0
@@ -312,11 +312,11 @@ def _stored_manifests(store: Store, extra: list[Path]) -> dict[str, Manifest]:
 
 def _history(ns: argparse.Namespace, store: Store) -> int:
     from vmplatform.fleet.questions import history
-    from vmplatform.fleet.views import history_json, print_history
+    from vmplatform.fleet.views import print_history
 
     h = history(store, platforms_from(ns), ns.host, _stored_manifests(store, ns.manifest))
     if ns.json:
-        print_json(history_json(h))
+        print_json(h.to_json())
     else:
         print_history(h)
     return 0
@@ -324,12 +324,12 @@ def _history(ns: argparse.Namespace, store: Store) -> int:
 
 def _plan(ns: argparse.Namespace, store: Store) -> int:
     from vmplatform.fleet.questions import plan
-    from vmplatform.fleet.views import plan_json, print_plan
+    from vmplatform.fleet.views import print_plan
 
     platforms = platforms_from(ns)
     p = plan(store, platforms, ns.host, ns.to)
     if ns.json:
-        print_json(plan_json(p, platforms, ns.machine))
+        print_json(p.to_json(platforms, ns.machine))
     else:
         print_plan(p, platforms, ns.machine)
     return 0 if p.platform is not None and not p.refused else 1
@@ -337,13 +337,13 @@ def _plan(ns: argparse.Namespace, store: Store) -> int:
 
 def _upgrade_impact(ns: argparse.Namespace, store: Store) -> int:
     from vmplatform.fleet.questions import upgrade_impact
-    from vmplatform.fleet.views import impact_json, print_impact
+    from vmplatform.fleet.views import print_impact
 
     fleet = _fleet(ns, store, None)
     fleet.require_hosts()
     imp = upgrade_impact(fleet, store, ns.group, ns.kernel, _stored_manifests(store, ns.manifest))
     if ns.json:
-        print_json(impact_json(imp, fleet))
+        print_json(imp.to_json(fleet))
     else:
         print_impact(imp, fleet)
     return 0

@@ -194,7 +194,7 @@ def _traits(ns: argparse.Namespace) -> int:
 
     traits = required_traits(_manifest(ns.manifest), trait_map(platforms_from(ns)))
     if ns.format == "json":
-        print_json({"required": traits})
+        print_json({"required": [*traits]})
     elif ns.format == "query":
         print("resources=VCPU:1" + (f"&required={','.join(traits)}" if traits else ""))
     else:

@@ -16,12 +16,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     from vmplatform.errors import UsageError
-    from vmplatform.resolution.views import platform_json
 
     platforms = platforms_from(ns)
     if ns.action == "list":
         if ns.json:
-            print_json([platform_json(p) for p in platforms])
+            print_json([p.to_json() for p in platforms])
             return 0
         rows = _list_rows(platforms)
         width = max(len(name) for name, _, _ in rows)
@@ -34,7 +33,7 @@ def run(ns: argparse.Namespace) -> int:
         raise UsageError("vmplatform platforms show: missing NAME", "e.g. 'vmplatform platforms show linux-6.2'")
     plat = platforms.get(ns.name)
     if ns.json:
-        print_json(platform_json(plat))
+        print_json(plat.to_json())
         return 0
     print(f"{plat.name}: {plat.description}")
     print(f"  vendor:   {plat.vendor}")

@@ -19,13 +19,12 @@ def run(ns: argparse.Namespace) -> int:
     from vmplatform.model.features import Accel
     from vmplatform.resolution.platform_text import absent_devices, support_lines
     from vmplatform.resolution.support import evaluate
-    from vmplatform.resolution.views import query_platforms_json
 
     platforms = platforms_from(ns)
     report = host_report(ns)
     sr = evaluate(report, platforms, Accel(ns.accel) if ns.accel else None)
     if ns.json:
-        print_json(query_platforms_json(sr))
+        print_json(sr.to_json())
         return 0
     h = report.host
     print(f"Host {h.hostname}: Linux {h.kernel_release} ({h.os_name}), {h.arch}; for VMs with "

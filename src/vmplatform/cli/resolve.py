@@ -39,7 +39,6 @@ def run(ns: argparse.Namespace) -> int:
     from vmplatform.model.vm import Backend, Device, VmConfig
     from vmplatform.resolution.resolve import parse_global, qemu_global_args, require_host, resolve
     from vmplatform.resolution.support import evaluate
-    from vmplatform.resolution.views import resolution_json
 
     platforms = platforms_from(ns)
     mc = machine_catalog_from(ns)
@@ -62,7 +61,7 @@ def run(ns: argparse.Namespace) -> int:
     if report is not None:
         require_host(res, report, platforms)
     if ns.format == "json":
-        print_json(resolution_json(res))
+        print_json(res.to_json())
     elif ns.format == "qemu-args":
         print(" ".join(qemu_global_args(res)))
     else:

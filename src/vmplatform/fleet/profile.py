@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from vmplatform.model.features import Accel, Catalog, default_catalog
+from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport
 
 _STATUS = {s.value: s for s in FeatureStatus}
@@ -45,12 +46,15 @@ class Profile:
                 return s
         return FeatureStatus.UNKNOWN
 
-    def to_json(self) -> str:
-        return json.dumps({"accel": self.accel.value, "features": {f: s.value for f, s in self.statuses}},
-                          sort_keys=True)
+    def to_json(self) -> JsonObject:
+        return {"accel": self.accel.value, "features": {f: s.value for f, s in self.statuses}}
+
+    def dumps(self) -> str:
+        """The text stored with the profile: sorted keys, so one profile is always the same bytes."""
+        return json.dumps(self.to_json(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> Profile:
+    def loads(cls, text: str) -> Profile:
         obj = json.loads(text)
         feats = obj["features"]
         return cls(tuple(sorted((str(f), _STATUS[str(s)]) for f, s in feats.items())), Accel(obj["accel"]))

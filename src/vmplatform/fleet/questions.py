@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from vmplatform.errors import VmplatformError
 from vmplatform.fleet.profile import Profile
 from vmplatform.model.features import Category
+from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.platforms import PLATFORM_NAME, Platform, PlatformSet
 from vmplatform.model.releases import in_upstream, kernel_version, release_of
 from vmplatform.model.report import FeatureStatus, HostReport
@@ -134,6 +135,18 @@ class FleetPlatforms:
     classes: int
     default: Platform | None                     # the latest platform every host supports
     platforms: tuple[PlatformCount, ...]         # newest first
+
+    def to_json(self) -> JsonObject:
+        return {
+            "hosts": self.total_hosts, "classes": self.classes,
+            "default": self.default.name if self.default else None,
+            "platforms": [{
+                "name": pc.platform.name, "released": pc.platform.released.isoformat(), "hosts": pc.hosts,
+                **({"held-back-by": [{"hosts": s.hosts, "examples": [*s.examples],
+                                      "lacks": [{"id": u.feature, "status": u.status.value} for u in s.lacks]}
+                                     for s in pc.held_back_by]} if pc.held_back_by else {}),
+            } for pc in self.platforms],
+        }
 
 
 def fleet_platforms(fleet: Fleet) -> FleetPlatforms:
@@ -254,6 +267,16 @@ class Domains:
     domains: tuple[Domain, ...]       # largest first
     borders: tuple[Border, ...]
 
+    def to_json(self, fleet: Fleet) -> JsonObject:
+        return {
+            "hosts": self.total_hosts,
+            "domains": [{"index": dom.index, "name": domain_name(dom, fleet.platforms), "hosts": dom.hosts,
+                         "platforms": [*sorted(dom.platforms)], "features": [*sorted(dom.features)],
+                         "examples": [*fleet.host_names(dom.classes, 5)]} for dom in self.domains],
+            "borders": [{"lower": b.lower, "upper": b.upper, "platforms": [*b.platforms],
+                         "features": [*b.features]} for b in self.borders],
+        }
+
 
 def domains_of(fleet: Fleet, classes: Sequence[tuple[FleetClass, int]] | None = None) -> Domains:
     """The partition into migration domains; ``classes`` overrides (class, host count) pairs."""
@@ -334,6 +357,14 @@ class History:
     first_at: str
     changes: tuple[Change, ...]       # only reports that differ from the one before
 
+    def to_json(self) -> JsonObject:
+        return {"host": self.host, "reports": self.reports, "first-report-at": self.first_at, "changes": [{
+            "at": c.at, "report-before": c.before_id, "report-after": c.after_id,
+            "kernel-before": c.kernel_before, "kernel-after": c.kernel_after,
+            "kernel-downgrade": c.kernel_downgrade, "gained": [*c.gained], "lost": [*c.lost],
+            "flagged": c.flagged,
+            "breaks": [{"vm": b.vm, **b.verdict.to_json()} for b in c.broken]} for c in self.changes]}
+
 
 def history(store: Store, platforms: PlatformSet, host: str, manifests: Mapping[str, Manifest]) -> History:
     rows = store.history(host)
@@ -369,6 +400,43 @@ class Plan:
     platform: Platform | None         # the latest named platform all of them support
     merged: Platform                  # everything all of them have (scope 'hosts')
     refused: tuple[tuple[str, str], ...]   # (host, why) for hosts that cannot be part of the plan
+
+    def to_json(self, platforms: PlatformSet, machine: str | None) -> JsonObject:
+        return {"source": self.source, "destinations": [*self.targets],
+                "platform": self.platform.name if self.platform else None,
+                "merged-features": [*sorted(self.merged.features)],
+                "refused": [{"host": h, "reason": why} for h, why in self.refused],
+                **(self.pins(self.platform, platforms, machine).to_json() if self.platform else {})}
+
+    @staticmethod
+    def pins(platform: Platform, platforms: PlatformSet, machine: str | None) -> PlanPins:
+        """How to start the VM on ``platform``: with the front-end, with plain QEMU, with libvirt."""
+        from vmplatform.model.machines import default_machine_catalog
+        from vmplatform.model.vm import VmConfig
+        from vmplatform.resolution.resolve import nic, qemu_global_args, resolve
+
+        mc = default_machine_catalog()
+        default = mc.default_machine()
+        m = machine or (default.name if default is not None else "pc-q35-10.0")
+        res = resolve(mc, platforms, VmConfig(machine=m, devices=(nic(),), accel="kvm"), platform)
+        return PlanPins(res.machine.name, ("-platform", platform.name, "-machine", res.machine.name),
+                        tuple(qemu_global_args(res)),
+                        f"vmplatform libvirt pin --domain-xml DOMAIN.xml (after 'vmplatform analyze --scope "
+                        f"platform --platform {platform.name}')")
+
+
+@dataclass(frozen=True)
+class PlanPins:
+    """A plan's platform as the three roads take it."""
+
+    machine: str
+    front_end_args: tuple[str, ...]   # vmplatform qemu ...
+    qemu_args: tuple[str, ...]        # -global pins for plain QEMU
+    libvirt: str                      # the command that pins a domain
+
+    def to_json(self) -> JsonObject:
+        return {"machine": self.machine, "vmplatform-qemu-args": [*self.front_end_args],
+                "qemu-args": [*self.qemu_args], "libvirt": self.libvirt}
 
 
 def plan(store: Store, platforms: PlatformSet, source: str, targets: Sequence[str]) -> Plan:
@@ -412,6 +480,17 @@ class Impact:
     splits: tuple[tuple[str, tuple[str, ...]], ...]     # domain before -> domains after it spreads to
     merges: tuple[tuple[str, tuple[str, ...]], ...]     # domain after <- domains before that join in it
     vms: tuple[LostDestinations, ...]
+
+    def to_json(self, fleet: Fleet) -> JsonObject:
+        return {"group": self.group, "kernel": self.kernel, "basis": self.basis, "hosts": self.hosts,
+                "domains-before": [{"index": d.index, "name": domain_name(d, fleet.platforms), "hosts": d.hosts,
+                                    "platforms": [*sorted(d.platforms)]} for d in self.before.domains],
+                "domains-after": [{"index": d.index, "name": domain_name(d, fleet.platforms), "hosts": d.hosts,
+                                   "platforms": [*sorted(d.platforms)]} for d in self.after.domains],
+                "splits": [{"domain": a, "into": [*b]} for a, b in self.splits],
+                "merges": [{"domain": a, "from": [*b]} for a, b in self.merges],
+                "vms-losing-destinations": [{"vm": v.vm, "hosts-before": v.before, "hosts-after": v.after}
+                                            for v in self.vms]}
 
 
 def kernel_statuses(store: Store, platforms: PlatformSet, release: str) -> tuple[dict[str, FeatureStatus], str]:

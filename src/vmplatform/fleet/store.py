@@ -248,7 +248,7 @@ class Store:
         pid = self._profile_ids.get(digest)
         if pid is None:
             conn.execute(self._insert(profiles).on_conflict_do_nothing(index_elements=["digest"]),
-                         {"digest": digest, "statuses": profile.to_json()})
+                         {"digest": digest, "statuses": profile.dumps()})
             pid = conn.execute(profiles.select().with_only_columns(profiles.c.id)
                                .where(profiles.c.digest == digest)).scalar_one()
             self._profile_ids[digest] = pid
@@ -392,7 +392,7 @@ class Store:
         if ids is not None:
             q = q.where(profiles.c.id.in_(sorted(set(ids))))
         with self.engine.connect() as conn:
-            return {int(r.id): Profile.from_json(r.statuses) for r in conn.execute(q)}
+            return {int(r.id): Profile.loads(r.statuses) for r in conn.execute(q)}
 
     def hosts_with(self, profile_ids: Iterable[int], group: str | None = None, limit: int | None = None,
                    ) -> list[str]:

@@ -26,7 +26,7 @@ from typing import Any
 
 from vmplatform.model.features import Catalog, Category
 from vmplatform.model.releases import kernel_version
-from vmplatform.model.report import HostReport, to_json_obj
+from vmplatform.model.report import HostReport
 
 _OPTIONAL_VARIANTS = (
     ("vhost-vsock", "unsupported", "ENOENT: module vhost_vsock not loaded"),
@@ -61,7 +61,7 @@ def load_seeds(dirs: Sequence[Path]) -> list[dict[str, Any]]:
 
 
 def seeds_from_reports(reports: Sequence[HostReport]) -> list[dict[str, Any]]:
-    return sorted((to_json_obj(r) for r in reports), key=lambda o: kernel_version(o["host"]["kernel-release"]))
+    return sorted((r.to_json() for r in reports), key=lambda o: kernel_version(o["host"]["kernel-release"]))
 
 
 def generate(seeds: Sequence[dict[str, Any]], n: int, catalog: Catalog, seed: int = 0,

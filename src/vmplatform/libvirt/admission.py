@@ -95,8 +95,6 @@ def decide(name: str, operation: str, sub_operation: str, xml: str, *,
 def record_start(name: str, xml: str) -> tuple[int, str]:
     """For a domain whose ``<emulator>`` is ``vmplatform-qemu``: write what that front-end needs
     (:mod:`.record`). (exit status, stderr): a record that cannot be written stops the start."""
-    import json
-
     from vmplatform.libvirt import record
     from vmplatform.qemu.binary import find_qemu
 
@@ -109,14 +107,8 @@ def record_start(name: str, xml: str) -> tuple[int, str]:
         report, _ = _report_and_catalog()
         qemu = find_qemu(None)
         record.machine_catalog(qemu)   # imported here (root), read by the unprivileged emulator
-        record.write(name, uuid, json.loads(manifest.dumps()) if manifest is not None else None,
-                     json.loads(_report_json(report)), qemu)
+        record.write(name, uuid, manifest.to_json() if manifest is not None else None, report.to_json(), qemu)
     except (VmplatformError, OSError, ValueError) as err:
         return 1, f"{PROG}: refusing to start domain {name}: cannot hand it to {EMULATOR_NAME}: {err}\n"
     return 0, ""
 
-
-def _report_json(report: HostReport) -> str:
-    from vmplatform.model.report import dumps
-
-    return dumps(report)

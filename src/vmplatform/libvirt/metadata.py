@@ -32,7 +32,7 @@ _BEFORE_METADATA = ("name", "uuid", "genid", "title", "description")
 
 
 def compact_json(manifest: Manifest) -> str:
-    return json.dumps(manifest.to_json_obj(), sort_keys=True, separators=(",", ":"))
+    return json.dumps(manifest.to_json(), sort_keys=True, separators=(",", ":"))
 
 
 def read_manifest(doc: minidom.Document, source: str) -> Manifest | None:

@@ -19,6 +19,7 @@ from vmplatform.errors import DataFileError, UnknownNameError
 from vmplatform.model import _toml, probe_spec
 from vmplatform.model._toml import DATA_DIR
 from vmplatform.model.fields import Fields
+from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.probe_spec import ProbeSpec
 
 FEATURE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -74,6 +75,10 @@ class GovernedProperty:
     def key(self) -> str:
         return f"{self.driver}.{self.prop}"
 
+    def to_json(self) -> JsonObject:
+        return {"driver": self.driver, "property": self.prop, "present": self.present, "absent": self.absent,
+                **({"virtio-bit": self.virtio_bit} if self.virtio_bit is not None else {}), "qemu": self.qemu}
+
 
 @dataclass(frozen=True)
 class HostFeature:
@@ -93,6 +98,15 @@ class HostFeature:
     notes: str = ""
     upstream_default: str = ""        # Kconfig fact: an upstream release built with its defaults has it
     gaps: tuple[Gap, ...] = ()
+
+    def to_json(self) -> JsonObject:
+        """The feature as ``features --json`` lists it."""
+        return {
+            "id": self.id, "summary": self.summary, "category": self.category.value,
+            "applies-to": self.applies_to.value, "linux": self.linux, "linux-source": self.linux_source,
+            "qemu": self.qemu, "qemu-source": self.qemu_source, "requires": [*self.requires],
+            "probe": self.probe.to_json(), "governs": [g.to_json() for g in self.governs],
+        }
 
     def matters_under(self, accel: Accel) -> bool:
         """False for a KVM-only feature judged for a TCG VM."""

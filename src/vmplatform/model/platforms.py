@@ -23,6 +23,7 @@ from vmplatform.model import _toml
 from vmplatform.model._toml import DATA_DIR
 from vmplatform.model.features import Catalog, Category, default_catalog
 from vmplatform.model.fields import Fields
+from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.releases import Release, kernel_version, release_of, upstream_features, why_in_upstream
 
 #: libvirt's machine-name charset.
@@ -54,6 +55,29 @@ class Platform:
 
     def describe_provider(self) -> str:
         return f"platform {self.name} ({self.description})"
+
+    def to_json(self) -> JsonObject:
+        """The platform as a JSON-ready object (``platforms show --json``)."""
+        obj: JsonObject = {
+            "name": self.name, "description": self.description, "vendor": self.vendor,
+            "released": self.released.isoformat(), "kernel": self.kernel,
+        }
+        if self.inherits:
+            obj["inherits"] = self.inherits
+        obj["features"] = [*sorted(self.features)]
+        if self.add:
+            obj["add"] = [*self.add]
+        if self.remove:
+            obj["remove"] = [*self.remove]
+        if self.feature_sources:
+            obj["feature-sources"] = {**self.feature_sources}
+        if self.left_out:
+            obj["left-out"] = {**self.left_out}
+        if self.source:
+            obj["source"] = self.source
+        if self.origin:
+            obj["defined-in"] = self.origin
+        return obj
 
 
 class UnknownReleaseError(UnknownNameError):

@@ -22,7 +22,8 @@ _REGEN = "produce a fresh one on that host with 'vmplatform probe --json > REPOR
 
 TYPE_CHECKING = False  # typing costs ~5 ms of CLI start-up; only mypy needs it
 if TYPE_CHECKING:
-    from typing import Any
+
+    from vmplatform.model.jsonvalue import JsonObject
 
 
 
@@ -102,42 +103,42 @@ class HostReport:
     def name(self) -> str:
         return self.host.hostname
 
+    def to_json(self) -> JsonObject:
+        """The report as a JSON-ready object (schema vmplatform/host-report/1)."""
+        return {
+            "schema": SCHEMA,
+            "generator": self.generator,
+            "probed-at": self.probed_at,
+            "probe-mode": self.probe_mode,
+            "duration-us": round(self.duration_us, 1),
+            "host": {
+                "hostname": self.host.hostname,
+                "kernel-release": self.host.kernel_release,
+                "kernel-version": self.host.kernel_version,
+                "arch": self.host.arch,
+                "os-release": dict(self.host.os_release),
+            },
+            "features": [
+                {
+                    "id": r.feature,
+                    "status": r.status.value,
+                    "evidence": {
+                        "check": r.evidence.check,
+                        "outcome": r.evidence.outcome,
+                        **({"detail": r.evidence.detail} if r.evidence.detail else {}),
+                        **({"errno": r.evidence.errno} if r.evidence.errno is not None else {}),
+                        "duration-us": round(r.evidence.duration_us, 1),
+                    },
+                }
+                for r in self.results
+            ],
+        }
+
 
 # -- JSON ---------------------------------------------------------------------
 
-def to_json_obj(report: HostReport) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA,
-        "generator": report.generator,
-        "probed-at": report.probed_at,
-        "probe-mode": report.probe_mode,
-        "duration-us": round(report.duration_us, 1),
-        "host": {
-            "hostname": report.host.hostname,
-            "kernel-release": report.host.kernel_release,
-            "kernel-version": report.host.kernel_version,
-            "arch": report.host.arch,
-            "os-release": dict(report.host.os_release),
-        },
-        "features": [
-            {
-                "id": r.feature,
-                "status": r.status.value,
-                "evidence": {
-                    "check": r.evidence.check,
-                    "outcome": r.evidence.outcome,
-                    **({"detail": r.evidence.detail} if r.evidence.detail else {}),
-                    **({"errno": r.evidence.errno} if r.evidence.errno is not None else {}),
-                    "duration-us": round(r.evidence.duration_us, 1),
-                },
-            }
-            for r in report.results
-        ],
-    }
-
-
 def dumps(report: HostReport) -> str:
-    return json.dumps(to_json_obj(report), indent=2) + "\n"
+    return json.dumps(report.to_json(), indent=2) + "\n"
 
 
 def loads(text: str, source: str = "<report>") -> HostReport:

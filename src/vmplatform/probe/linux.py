@@ -52,13 +52,13 @@ class _Result:
     status: FeatureStatus
     evidence: Evidence
 
-    def to_obj(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         e = self.evidence
         return {"status": self.status.value, "check": e.check, "outcome": e.outcome,
                 "detail": e.detail, "errno": e.errno, "duration-us": e.duration_us}
 
     @classmethod
-    def from_obj(cls, o: Mapping[str, Any]) -> _Result:
+    def from_json(cls, o: Mapping[str, Any]) -> _Result:
         return cls(FeatureStatus(o["status"]), Evidence(
             o["check"], o["outcome"], o.get("detail", ""), o.get("errno"), float(o["duration-us"])))
 
@@ -188,8 +188,8 @@ def _probe_tun_in_userns(feats: list[HostFeature]) -> dict[str, _Result]:
     """Run the TAP probes in a forked child inside a new user + net namespace."""
     from vmplatform.probe import userns
 
-    raw = userns.run_in_user_netns(lambda: {fid: r.to_obj() for fid, r in _probe_tun(feats, None).items()})
-    return {fid: _Result.from_obj(o) for fid, o in raw.items()}
+    raw = userns.run_in_user_netns(lambda: {fid: r.to_json() for fid, r in _probe_tun(feats, None).items()})
+    return {fid: _Result.from_json(o) for fid, o in raw.items()}
 
 
 # -- vhost, KVM, BPF, values --------------------------------------------------

@@ -37,6 +37,7 @@ from typing import Any
 
 from vmplatform.errors import QemuError
 from vmplatform.model.features import Catalog
+from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.platforms import PlatformSet
 from vmplatform.model.report import HostReport
 from vmplatform.qemu.qmp_boundary import QmpReplyError, QmpSession
@@ -79,9 +80,9 @@ class MigrationReport:
     def ok(self) -> bool:
         return self.outcome is Outcome.MIGRATED
 
-    def to_json(self) -> dict[str, Any]:
-        return {"outcome": self.outcome.value, "platform": self.platform, "problems": list(self.problems),
-                "steps": list(self.steps), "seconds": round(self.seconds, 3)}
+    def to_json(self) -> JsonObject:
+        return {"outcome": self.outcome.value, "platform": self.platform, "problems": [*self.problems],
+                "steps": [*self.steps], "seconds": round(self.seconds, 3)}
 
 
 async def _side(client: QmpSession, catalog: Catalog) -> Side:

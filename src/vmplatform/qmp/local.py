@@ -55,7 +55,6 @@ from vmplatform.model.features import Accel, AppliesTo, Catalog
 from vmplatform.model.virtio_bits import bits_to_mask, decode_status_features
 from vmplatform.qemu.platform_record import read_recorded_platform
 from vmplatform.resolution.support import SupportReport
-from vmplatform.resolution.views import query_platforms_json
 
 QUERY_PLATFORMS = "query-platforms"
 QUERY_PLATFORM_DEPENDENCIES = "query-platform-dependencies"
@@ -186,7 +185,7 @@ class LocalCommands:
     def _set_support(self, support: SupportReport) -> None:
         self.support = support
         #: The ``return`` value of query-platforms, serialised once.
-        self.platforms_json: bytes = json.dumps(query_platforms_json(support)).encode("utf-8")
+        self.platforms_json: bytes = json.dumps(support.to_json()).encode("utf-8")
 
     async def attach(self, execute: Execute) -> None:
         """Called once QEMU is connected: query-platforms answers for the VM's accelerator

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from vmplatform.errors import VmplatformError
+from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.report import HostReport
 from vmplatform.resolution.support import SupportReport, Unavailable, evaluate
@@ -61,6 +62,20 @@ class Baseline:
     platform: Platform
     hosts: tuple[str, ...]                   # sorted host names
     newer: tuple[NewerPlatform, ...]         # newest first
+
+    def to_json(self) -> JsonObject:
+        """The baseline as ``baseline --json`` answers it."""
+        obj = self.platform.to_json()
+        obj.pop("defined-in", None)  # a path on this machine: not part of the answer
+        obj["hosts"] = [*self.hosts]
+        obj["newer-platforms"] = [{
+            "name": n.platform.name, "released": n.platform.released.isoformat(),
+            "held-back-by": [{"host": h.host, "lacks": [{"id": u.feature, "status": u.status.value,
+                                                         "reason": u.reason} for u in h.lacks]}
+                             for h in n.held_back_by],
+            **({"not-in-baseline": [*n.not_in_baseline]} if not n.held_back_by else {}),
+        } for n in self.newer]
+        return obj
 
 
 def common_platforms(supports: Sequence[SupportReport]) -> list[Platform]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vmplatform.model.features import AppliesTo, Catalog
+from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.machines import MachineCatalog
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
@@ -31,6 +32,10 @@ class FeatureDifference:
     applies_to: AppliesTo    # which VMs it matters to
     other_status: FeatureStatus
     other_reason: str
+
+    def to_json(self) -> JsonObject:
+        return {"id": self.feature, "applies-to": self.applies_to.value, "status-on-other": self.other_status.value,
+                "reason-on-other": self.other_reason}
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,26 @@ class Comparison:
     features_only_b: tuple[FeatureDifference, ...]
     latest_common: Platform | None
     directions: tuple[Direction, Direction]  # a -> b, b -> a
+
+    def to_json(self) -> JsonObject:
+        """The comparison as ``compare --json`` answers it."""
+        def host(sr: SupportReport) -> JsonObject:
+            return {"name": sr.host.name, "kernel-release": sr.host.host.kernel_release,
+                    "default-platform": sr.default.name if sr.has_default else None}
+
+        return {
+            "a": host(self.a), "b": host(self.b),
+            "common-platforms": [p.name for p in self.common],
+            "latest-common-platform": self.latest_common.name if self.latest_common else None,
+            "platforms-only-a": [p.name for p in self.only_a],
+            "platforms-only-b": [p.name for p in self.only_b],
+            "features-only-a": [d.to_json() for d in self.features_only_a],
+            "features-only-b": [d.to_json() for d in self.features_only_b],
+            "migration": [{"from": d.source, "to": d.target, "safe-for": "any-vm" if d.any_vm else
+                           ("common-platform" if d.via else "none"),
+                           **({"via-platform": d.via.name} if d.via else {}),
+                           "target-lacks": [*d.target_lacks], "message": d.message} for d in self.directions],
+        }
 
 
 def _supported(report: HostReport, catalog: Catalog) -> frozenset[str]:

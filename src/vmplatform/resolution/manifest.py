@@ -18,12 +18,12 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from vmplatform.errors import FileFormatError, HostLacksFeatures, MissingFeature, VmplatformError
 from vmplatform.model import _jsontext
 from vmplatform.model.features import Category
 from vmplatform.model.fields import Document, Fields, kind_of
+from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.machines import MachineCatalog, normalize_value
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
@@ -73,7 +73,8 @@ class Manifest:
     pins: tuple[Pin, ...]
     analysed_on: str
 
-    def to_json_obj(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
+        """The manifest as a JSON-ready object (schema vmplatform/manifest/1)."""
         return {
             "schema": SCHEMA,
             "machine": self.machine,
@@ -91,8 +92,10 @@ class Manifest:
             "analysed-on": self.analysed_on,
         }
 
-    def dumps(self) -> str:
-        return json.dumps(self.to_json_obj(), indent=2, sort_keys=True) + "\n"
+
+def dumps(manifest: Manifest) -> str:
+    """The manifest as JSON text: sorted keys, no timestamps, so the same VM gives the same bytes."""
+    return json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n"
 
 
 def from_resolution(res: Resolution, platform: Platform, scope: Scope, report: HostReport,

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from vmplatform.errors import HostLacksFeatures, MissingFeature, UsageError
 from vmplatform.model.features import AppliesTo, Category, GovernedProperty, HostFeature
+from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.machines import MachineCatalog, MachineType, normalize_value
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
@@ -79,6 +80,25 @@ class Resolution:
 
     def needed_features(self) -> list[str]:
         return sorted({p.feature for p in self.properties if p.needs_feature})
+
+    def to_json(self) -> JsonObject:
+        """The resolution as a JSON-ready object (``resolve --format json``)."""
+        return {
+            "machine": self.machine.name,
+            "qemu-version": self.qemu_version,
+            "platform": self.platform.name if self.platform else None,
+            "accel": self.config.accel,
+            "properties": [
+                {
+                    "device": p.device, "device-type": p.device_type, "driver": p.global_driver,
+                    "property": p.prop, "value": p.value, "source": p.layer.value, "feature": p.feature,
+                    "needs-feature": p.needs_feature,
+                    "history": [{"layer": s.layer.value, "value": s.value, "why": s.why} for s in p.history],
+                }
+                for p in self.properties
+            ],
+            "needed-features": [*self.needed_features()],
+        }
 
     def value(self, device: str, prop: str) -> str:
         for p in self.properties:

@@ -58,6 +58,7 @@ from dataclasses import dataclass
 
 from vmplatform.errors import VmplatformError
 from vmplatform.model.features import Accel, AppliesTo, Catalog, Category
+from vmplatform.model.jsonvalue import JsonObject, JsonValue
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.releases import kernel_version, release_of
 from vmplatform.model.report import FeatureStatus, HostReport
@@ -105,6 +106,25 @@ class PlatformSupport:
         """The absent optional devices VMs must not use to run on this platform here."""
         return tuple(dict.fromkeys(u.device for u in self.unavailable if u.lack is Lack.NEEDS_DEVICE))
 
+    def to_json(self) -> JsonObject:
+        """One platform as ``query-platforms`` answers it."""
+        p = self.platform
+        obj: JsonObject = {
+            "name": p.name, "description": p.description, "vendor": p.vendor,
+            "released": p.released.isoformat(), "supported": self.supported,
+        }
+        obj["guaranteed"] = self.guaranteed
+        if self.unavailable:
+            obj["unavailable-features"] = [
+                {"id": u.feature, "status": u.status.value, "reason": u.reason, "lack": u.lack.value,
+                 **({"device": u.device} if u.device else {})} for u in self.unavailable]
+            if self.without_devices:
+                obj["usable-without"] = [*self.without_devices]
+        if self.newer_than_host:
+            obj["newer-than-host"] = True
+        obj["is-default"] = self.is_default
+        return obj
+
 
 @dataclass(frozen=True)
 class SupportReport:
@@ -132,6 +152,10 @@ class SupportReport:
     @property
     def has_default(self) -> bool:
         return any(ps.is_default for ps in self.platforms)
+
+    def to_json(self) -> list[JsonValue]:
+        """Every platform, newest first, as ``query-platforms`` answers (CLI and QMP alike)."""
+        return [ps.to_json() for ps in self.platforms]
 
     def get(self, name: str) -> PlatformSupport:
         for ps in self.platforms:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
+from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.platforms import PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
 
@@ -54,13 +54,13 @@ class Verdict:
     message: str
     shortfalls: tuple[Shortfall, ...] = ()
     problems: tuple[str, ...] = ()          # non-feature reasons (machine type, compat changes)
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: JsonObject = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        obj: dict[str, Any] = {
+    def to_json(self) -> JsonObject:
+        obj: JsonObject = {
             "result": self.result.value,
             "host": self.host,
-            "responsible-features": list(self.responsible),
+            "responsible-features": [*self.responsible],
             "message": self.message,
         }
         if self.shortfalls:
@@ -68,7 +68,7 @@ class Verdict:
                                "required-by": s.required_by, "provided-by": s.provided_by}
                               for s in self.shortfalls]
         if self.problems:
-            obj["problems"] = list(self.problems)
+            obj["problems"] = [*self.problems]
         obj.update(self.extra)
         return obj
 

@@ -22,6 +22,7 @@ from vmplatform.fleet.export_view import fleet_view
 from vmplatform.model.platforms import PlatformSet
 from vmplatform.model.report import HostReport, dumps
 from vmplatform.resolution.manifest import Manifest, check_manifest
+from vmplatform.resolution.manifest import dumps as dumps_manifest
 from vmplatform.resolution.manifest import loads as load_manifest
 
 from .conftest import DATA, Placement, generated_fleet
@@ -75,7 +76,7 @@ def test_allocation_candidates_are_the_hosts_fleet_place_returns(placement: Plac
     partial = 0
     for i, manifest in enumerate(_manifests(platforms)):
         path = tmp_path / f"vm{i}.json"
-        path.write_text(manifest.dumps(), encoding="utf-8")
+        path.write_text(dumps_manifest(manifest), encoding="utf-8")
         rc, out, err = run_cli(["fleet", "place", "--db", db, "--json", "--limit", str(len(fleet)), str(path)])
         assert rc in (0, 1), err
         placed = set(json.loads(out)["names"])
