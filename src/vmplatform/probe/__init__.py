@@ -14,8 +14,6 @@ import importlib
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from vmplatform.probe.base import Prober
     from vmplatform.probe.fake import FakeHost
     from vmplatform.probe.linux import LinuxProbe
@@ -24,7 +22,7 @@ _EXPORTS = {"FakeHost": "fake", "LinuxProbe": "linux", "Prober": "base"}
 __all__ = ["FakeHost", "LinuxProbe", "Prober"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'vmplatform.probe' has no attribute {name!r}")
     return getattr(importlib.import_module(f"vmplatform.probe.{_EXPORTS[name]}"), name)

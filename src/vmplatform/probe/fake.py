@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from vmplatform.model.features import Catalog
@@ -26,8 +26,12 @@ class FakeHost:
     evidence_note: str = "fake host"
 
     @classmethod
-    def with_features(cls, features: Iterable[str], **kw: object) -> FakeHost:
-        return cls(supported=frozenset(features), **kw)  # type: ignore[arg-type]
+    def with_features(cls, features: Iterable[str], *, hostname: str | None = None,
+                      kernel_release: str | None = None, os_release: Mapping[str, str] | None = None) -> FakeHost:
+        """A fake host supporting ``features``; the other fields keep their defaults unless given."""
+        host = cls(supported=frozenset(features))
+        return replace(host, hostname=hostname or host.hostname, kernel_release=kernel_release or host.kernel_release,
+                       os_release=host.os_release if os_release is None else os_release)
 
     def run(self, catalog: Catalog) -> HostReport:
         results = []
