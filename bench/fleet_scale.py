@@ -37,7 +37,7 @@ def make_vms(n: int, seed: int) -> list[object]:
     from vmplatform.model.machines import default_machine_catalog
     from vmplatform.model.platforms import load_platforms
     from vmplatform.model.report import loads
-    from vmplatform.model.vm import Backend, Device, VmConfig
+    from vmplatform.model.vm import Accel, Backend, Device, VmConfig
     from vmplatform.resolution.manifest import Scope, from_resolution
     from vmplatform.resolution.resolve import resolve
 
@@ -53,7 +53,8 @@ def make_vms(n: int, seed: int) -> list[object]:
         devices = [Device("net0", "virtio-net-pci", rng.choice(list(Backend)))]
         if rng.random() < 0.3:
             devices.append(Device("vsock0", "vhost-vsock-pci"))
-        cfg = VmConfig(machine=rng.choice(machines), devices=tuple(devices), accel=rng.choice(["kvm", "kvm", "tcg"]))
+        cfg = VmConfig(machine=rng.choice(machines), devices=tuple(devices),
+                       accel=rng.choice([Accel.KVM, Accel.KVM, Accel.TCG]))
         plat = rng.choice(plats)
         try:
             res = resolve(mc, platforms, cfg, plat)

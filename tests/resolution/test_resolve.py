@@ -12,7 +12,7 @@ from vmplatform.errors import HostLacksFeatures, UsageError
 from vmplatform.model.features import Catalog, Category
 from vmplatform.model.machines import MachineCatalog, load_machine_catalog
 from vmplatform.model.platforms import PlatformSet
-from vmplatform.model.vm import Backend, VmConfig
+from vmplatform.model.vm import Accel, Backend, VmConfig
 from vmplatform.probe import FakeHost
 from vmplatform.resolution.resolve import Layer, check_host, nic, parse_global, qemu_global_args, require_host, resolve
 
@@ -80,9 +80,9 @@ def test_backend_without_vnet_hdr_never_claims_offloads(mc: MachineCatalog, mini
 
 
 def test_kvm_machine_property_only_under_kvm(mc: MachineCatalog, mini_platforms: PlatformSet) -> None:
-    kvm = resolve(mc, mini_platforms, _vm(accel="kvm"), mini_platforms.get("t-6.2"))
+    kvm = resolve(mc, mini_platforms, _vm(accel=Accel.KVM), mini_platforms.get("t-6.2"))
     assert kvm.value("machine", "smm") == "off"   # no platform promises an optional feature
-    tcg = resolve(mc, mini_platforms, _vm(accel="tcg"), mini_platforms.get("t-6.2"))
+    tcg = resolve(mc, mini_platforms, _vm(accel=Accel.TCG), mini_platforms.get("t-6.2"))
     with pytest.raises(KeyError):
         tcg.value("machine", "smm")
 
@@ -102,7 +102,7 @@ def test_host_lacking_feature_is_a_hard_error(mc: MachineCatalog, mini_catalog: 
 
 
 def test_qemu_args(mc: MachineCatalog, mini_platforms: PlatformSet) -> None:
-    res = resolve(mc, mini_platforms, _vm(accel="tcg"), mini_platforms.get("t-6.0"))
+    res = resolve(mc, mini_platforms, _vm(accel=Accel.TCG), mini_platforms.get("t-6.0"))
     assert qemu_global_args(res) == [
         "-global", "virtio-net-device.csum=on", "-global", "virtio-net-device.host_ufo=on",
         "-global", "virtio-net-device.host_uso=off", "-global", "virtio-net-device.guest_uso4=off",
@@ -135,7 +135,7 @@ def test_precedence_laws(mc: MachineCatalog, mini_catalog: Catalog, mini_platfor
                          plat: str, backend: Backend, globals_: dict[str, str], dev_props: dict[str, str],
                          host: frozenset[str], unknown: frozenset[str]) -> None:
     platform = mini_platforms.get(plat)
-    cfg = VmConfig(machine, (nic(backend=backend, props=dev_props),), accel="tcg",
+    cfg = VmConfig(machine, (nic(backend=backend, props=dev_props),), accel=Accel.TCG,
                    user_globals=tuple(("virtio-net-device", k, v) for k, v in globals_.items()))
     res = resolve(mc, mini_platforms, cfg, platform)
     machine_type = mc.get(machine)

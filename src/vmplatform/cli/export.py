@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     from vmplatform.model.platforms import platform_from_spec
-    from vmplatform.model.vm import Backend, Device, VmConfig
+    from vmplatform.model.vm import Accel, Backend, Device, VmConfig
     from vmplatform.qemu.readconfig import readconfig
     from vmplatform.resolution.resolve import require_host, resolve
 
@@ -32,7 +32,7 @@ def run(ns: argparse.Namespace) -> int:
     platform, platforms = platform_from_spec(ns.platform, platforms)
     mc = machine_catalog_from(ns)
     config = VmConfig(machine=mc.get(ns.machine).name, devices=(Device("net0", "virtio-net-pci", Backend.TAP),),
-                      accel=ns.accel)
+                      accel=Accel(ns.accel))
     res = resolve(mc, platforms, config, platform)
     if not ns.no_host_check:
         require_host(res, host_report(ns), platforms)

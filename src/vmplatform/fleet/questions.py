@@ -412,13 +412,13 @@ class Plan:
     def pins(platform: Platform, platforms: PlatformSet, machine: str | None) -> PlanPins:
         """How to start the VM on ``platform``: with the front-end, with plain QEMU, with libvirt."""
         from vmplatform.model.machines import default_machine_catalog
-        from vmplatform.model.vm import VmConfig
+        from vmplatform.model.vm import Accel, VmConfig
         from vmplatform.resolution.resolve import nic, qemu_global_args, resolve
 
         mc = default_machine_catalog()
         default = mc.default_machine()
         m = machine or (default.name if default is not None else "pc-q35-10.0")
-        res = resolve(mc, platforms, VmConfig(machine=m, devices=(nic(),), accel="kvm"), platform)
+        res = resolve(mc, platforms, VmConfig(machine=m, devices=(nic(),), accel=Accel.KVM), platform)
         return PlanPins(res.machine.name, ("-platform", platform.name, "-machine", res.machine.name),
                         tuple(qemu_global_args(res)),
                         f"vmplatform libvirt pin --domain-xml DOMAIN.xml (after 'vmplatform analyze --scope "

@@ -37,7 +37,7 @@ def xml_resolution(domain: Domain, mc: MachineCatalog, platforms: PlatformSet) -
     governed = {gp.driver for f in platforms.catalog for gp in f.governs}
     devices = tuple(d for _, d in devices_for_resolution(cl, mc, governed))
     machine = mc.get(cl.machine_type or domain.machine).name
-    config = VmConfig(machine=machine, devices=devices, accel=cl.accel, user_globals=tuple(cl.globals),
+    config = VmConfig(machine=machine, devices=devices, accel=cl.vm.machine.accel, user_globals=tuple(cl.globals),
                       machine_props=dict(cl.machine_props))
     return resolve(mc, platforms, config, None)
 

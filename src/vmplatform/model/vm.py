@@ -67,15 +67,6 @@ class Device:
     props: Mapping[str, str] = field(default_factory=dict)   # explicit -device properties
 
 
-@dataclass(frozen=True)
-class VmConfig:
-    machine: str
-    devices: tuple[Device, ...]
-    accel: str = "kvm"
-    user_globals: tuple[tuple[str, str, str], ...] = ()      # (driver, property, value)
-    machine_props: Mapping[str, str] = field(default_factory=dict)
-
-
 class Accel(enum.Enum):
     """QEMU's accelerators (``-accel help``); the value is QEMU's name."""
 
@@ -96,6 +87,15 @@ class Accel(enum.Enum):
         except ValueError:
             raise UsageError(f"unknown accelerator '{text}'",
                              "QEMU knows " + ", ".join(a.value for a in cls)) from None
+
+
+@dataclass(frozen=True)
+class VmConfig:
+    machine: str
+    devices: tuple[Device, ...]
+    accel: Accel = Accel.KVM
+    user_globals: tuple[tuple[str, str, str], ...] = ()      # (driver, property, value)
+    machine_props: Mapping[str, str] = field(default_factory=dict)
 
 
 class Origin(enum.Enum):
@@ -269,7 +269,7 @@ class VmModel:
 
     def config(self, machine: str, devices: list[tuple[int, Device]]) -> VmConfig:
         """The resolution's VmConfig for machine type ``machine`` (the catalog's name)."""
-        return VmConfig(machine=machine, devices=tuple(d for _, d in devices), accel=self.machine.accel.value,
+        return VmConfig(machine=machine, devices=tuple(d for _, d in devices), accel=self.machine.accel,
                         user_globals=tuple((g.driver, g.prop, g.value) for g in self.globals),
                         machine_props=dict(self.machine.props))
 

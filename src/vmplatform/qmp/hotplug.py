@@ -123,7 +123,7 @@ class HotplugGuard:
                 return args  # e.g. vhost-user: the netdev decides its own features
             [(_, rdev)] = pairs
             rdev = type(rdev)(label, rdev.type, rdev.backend, rdev.props)
-            config = VmConfig(machine=mc.get(vm.machine.type or "").name, devices=(rdev,), accel=accel.value)
+            config = VmConfig(machine=mc.get(vm.machine.type or "").name, devices=(rdev,), accel=VmAccel(accel.value))
             res = resolve(mc, self.platforms, config, platform)
         except VmplatformError as err:
             raise LocalCommandError(f"{DEVICE_ADD} {label}: {err.message}") from None

@@ -108,7 +108,7 @@ def from_resolution(res: Resolution, platform: Platform, scope: Scope, report: H
     pins = tuple(Pin(p.device, p.device_type, p.global_driver, p.prop, p.value, p.feature, p.layer)
                  for p in res.properties)
     return Manifest(
-        machine=res.machine.name, qemu_version=res.qemu_version, accel=res.config.accel, scope=scope,
+        machine=res.machine.name, qemu_version=res.qemu_version, accel=res.config.accel.value, scope=scope,
         platform=None if scope is Scope.HOST else platform.name,
         platform_features=tuple(sorted(platform.features)), scope_hosts=tuple(scope_hosts),
         migratable=scope is not Scope.HOST, requires=requires,

@@ -33,7 +33,7 @@ from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.machines import MachineCatalog, MachineType, normalize_value
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
-from vmplatform.model.vm import Backend, Device, VmConfig
+from vmplatform.model.vm import Accel, Backend, Device, VmConfig
 from vmplatform.resolution.support import unusable_here
 
 
@@ -87,7 +87,7 @@ class Resolution:
             "machine": self.machine.name,
             "qemu-version": self.qemu_version,
             "platform": self.platform.name if self.platform else None,
-            "accel": self.config.accel,
+            "accel": self.config.accel.value,
             "properties": [
                 {
                     "device": p.device, "device-type": p.device_type, "driver": p.global_driver,
@@ -107,13 +107,13 @@ class Resolution:
         raise KeyError(f"{device}.{prop}")
 
 
-def _applies(feat: HostFeature, dev: Device | None, accel: str) -> bool | None:
+def _applies(feat: HostFeature, dev: Device | None, accel: Accel) -> bool | None:
     """True: consulted; False: not consulted; None: a NIC whose backend cannot carry it."""
     a = feat.applies_to
     if a is AppliesTo.ANY:
         return True
     if a is AppliesTo.KVM:
-        return accel == "kvm"
+        return accel is Accel.KVM
     if dev is None or dev.backend is None:
         return False
     if a is AppliesTo.TAP_VHOST:  # only vhost masks these; userspace virtio offers them anyway
