@@ -39,6 +39,18 @@ def broken(**changes: object) -> str:
     return json.dumps(obj)
 
 
+def pin(**changes: object) -> str:
+    """GOOD with its first pinned property changed (None: that key removed)."""
+    obj = json.loads(json.dumps(GOOD))
+    first = obj["pinned-properties"][0]
+    for key, value in changes.items():
+        if value is None:
+            first.pop(key)
+        else:
+            first[key] = value
+    return json.dumps(obj)
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("", "M: invalid JSON at line 1, column 1: Expecting value"),
     ('{"schema": ', "M: invalid JSON at line 1, column 12: Expecting value"),
@@ -56,6 +68,30 @@ def broken(**changes: object) -> str:
     (broken(migratable="yes"), "M: migratable: must be true or false, not a string"),
     (broken(platform=3), "M: platform: must be a string or null, not an integer"),
     (broken(platform_features="tap-uso"), "M: platform-features: must be a list of strings, not a string"),
+    (broken(platform_features=["tap-uso", 1]), "M: platform-features[1]: must be a string, not an integer"),
+    (broken(scope="platform"), "M: scope: must be an object, not a string"),
+    (broken(scope={"kind": 1}), "M: scope.kind: must be a string, not an integer"),
+    (broken(scope={"kind": "hosts", "hosts": "a b"}), "M: scope.hosts: must be a list of strings, not a string"),
+    (broken(pinned_properties=None), "M: pinned-properties: missing"),
+    (broken(requires=["tap-uso"]), "M: requires[0]: must be an object, not a string"),
+    (broken(requires=[None]), "M: requires[0]: must be an object, not null"),
+    (broken(requires=[{"feature": 1, "required-by": "x"}]), "M: requires[0].feature: must be a string, not an integer"),
+    (broken(analysed_on=5), "M: analysed-on: must be a string, not an integer"),
+    (broken(migratable=None), "M: migratable: missing"),
+    (broken(accel=None), "M: accel: missing"),
+    (broken(qemu_version=None), "M: qemu-version: missing"),
+    (broken(relevant_features=[1]), "M: relevant-features[0]: must be a string, not an integer"),
+    (pin(feature="tap-teleport"), "M: pinned-properties[0].feature: 'tap-teleport' is not a feature of the catalog "
+                                  "('vmplatform features' lists them)"),
+    (pin(property="host_tso4", feature="tap-uso"),
+     "M: pinned-properties[0].property: virtio-net-device.host_tso4 is not a property tap-uso governs"),
+    (pin(value="on,x=1"), "M: pinned-properties[0].value: 'on,x=1' is not a property value (letters, digits, '_.+-')"),
+    (pin(value="o" * 65), f"M: pinned-properties[0].value: '{'o' * 65}' is not a property value (letters, digits, "
+                          "'_.+-')"),
+    (pin(device="net 0"), "M: pinned-properties[0].device: 'net 0' is not a device name (letters, digits, '_.-')"),
+    (pin(**{"device-type": "virtio-net-pci\""}),
+     "M: pinned-properties[0].device-type: 'virtio-net-pci\"' is not a device name (letters, digits, '_.-')"),
+    (pin(source=None), "M: pinned-properties[0].source: missing"),
 ])
 def test_bad_manifest(tmp_path: Path, text: str, message: str) -> None:
     assert check_manifest_text(tmp_path, text) == (1, "", f"vmplatform: error: {message}\n{MANIFEST_HINT}")

@@ -120,6 +120,9 @@ def test_hook_writes_the_record_at_prepare_and_removes_it_at_release(record_dir:
         finally:
             sys.stdin = sys.__stdin__
         assert path.exists() is exists
+        if exists:
+            rec = record.read(UUID)
+            assert rec is not None and rec.name == "vmp-tiny"   # the GUEST argument
     assert capsys.readouterr().err == ""
 
 
@@ -141,3 +144,81 @@ def test_capability_probe_passes_straight_to_qemu(record_dir: Path, tmp_path: Pa
                          env={"PATH": "/usr/bin:/bin", "VMPLATFORM_QEMU": QEMU}, check=False)
     real = subprocess.run([QEMU, "-version"], capture_output=True, text=True, timeout=60, check=False)
     assert (got.returncode, got.stdout) == (0, real.stdout) and "QEMU emulator version" in got.stdout
+
+
+@pytest.mark.parametrize(("emulator", "expected"), [
+    ("<emulator>/opt/vmp/bin/vmplatform-qemu</emulator>", True),
+    ("<emulator>\n  /usr/local/bin/vmplatform-qemu  \n</emulator>", True),
+    ("<emulator>vmplatform-qemu</emulator>", True),            # a bare name, as PATH finds it
+    ("<emulator>/usr/bin/qemu-system-x86_64</emulator>", False),
+    ("<emulator>/usr/bin/vmplatform-qemu-old</emulator>", False),
+    ("<emulator>/opt/vmplatform-qemu/bin/qemu-kvm</emulator>", False),   # the name of a directory
+    ("<devices><disk/></devices>", False),
+    ("<emulator>/opt/vmp/bin/vmplatform-qemu", False),          # cut short: no closing tag
+])
+def test_the_emulator_is_vmplatform_qemu_by_its_file_name(emulator: str, expected: bool) -> None:
+    assert uses_emulator(emulator) is expected
+    assert uses_emulator(f"<domain type='kvm'><name>d</name><devices>{emulator}</devices></domain>") is expected
+
+
+def test_the_record_names_the_domain(record_dir: Path) -> None:
+    admit(emulated("el9-5.14-default.json"), "debian13-6.12")
+    rec = record.read(UUID)
+    assert rec is not None and (rec.name, rec.uuid) == ("vmp-tiny", UUID)
+
+
+def test_a_domain_without_uuid_cannot_be_handed_to_the_emulator(record_dir: Path) -> None:
+    os.environ["VMPLATFORM_HOST_REPORT"] = str(HOSTS / "debian13-6.12.json")
+    xml = emulated()
+    start = xml.index("<uuid>")
+    no_uuid = xml[:start] + xml[xml.index("</uuid>") + len("</uuid>"):]
+    assert record_start("vmp-tiny", no_uuid) == (
+        1, "vmplatform-libvirt-hook: refusing to start domain vmp-tiny: cannot hand it to vmplatform-qemu: domain "
+           "vmp-tiny: no <uuid> in the domain XML libvirt passed\n")
+
+
+def test_a_broken_manifest_of_an_emulated_domain_names_the_domain(record_dir: Path) -> None:
+    os.environ["VMPLATFORM_HOST_REPORT"] = str(HOSTS / "debian13-6.12.json")
+    xml = emulated("el9-5.14-default.json").replace('"schema":"vmplatform/manifest/1"',
+                                                     '"schema":"vmplatform/manifest/9"')
+    rc, err = record_start("vmp-tiny", xml)
+    assert rc == 1
+    assert err.startswith("vmplatform-libvirt-hook: refusing to start domain vmp-tiny: cannot hand it to "
+                          "vmplatform-qemu: domain vmp-tiny: <metadata> vmplatform manifest: not a vmplatform "
+                          "manifest (schema 'vmplatform/manifest/9'")
+
+
+def test_a_domain_that_only_mentions_the_emulator_gets_no_record(record_dir: Path) -> None:
+    """The plain QEMU road: vmplatform-qemu named in the description, not as <emulator>."""
+    import io
+    import sys
+
+    xml = with_manifest((DOMAINS / "tiny-tcg.xml").read_text().replace(
+        "</name>", "</name>\n  <description>to move to vmplatform-qemu later</description>", 1),
+        loads((DOMAINS.parent / "manifests" / "el9-5.14-default.json").read_text()), "t")
+    assert "vmplatform-qemu" in xml and not uses_emulator(xml)
+    # the XML carries no pins: the plain road refuses it as drift; what matters is that no record appears
+    os.environ["VMPLATFORM_HOST_REPORT"] = str(HOSTS / "el9-5.14.json")
+    path = record_dir / f"{UUID}.json"
+    path.unlink(missing_ok=True)
+    sys.stdin = io.StringIO(xml)
+    try:
+        assert hook_main(["vmp-tiny", "prepare", "begin", "-"]) == 1
+    finally:
+        sys.stdin = sys.__stdin__
+    assert not path.exists()
+
+
+def test_a_plain_qemu_domain_admitted_gets_no_record(record_dir: Path) -> None:
+    import io
+    import sys
+
+    os.environ["VMPLATFORM_HOST_REPORT"] = str(HOSTS / "el9-5.14.json")
+    path = record_dir / f"{UUID}.json"
+    path.unlink(missing_ok=True)
+    sys.stdin = io.StringIO((DOMAINS / "tiny-tcg.xml").read_text())   # no manifest: admitted
+    try:
+        assert hook_main(["vmp-tiny", "prepare", "begin", "-"]) == 0
+    finally:
+        sys.stdin = sys.__stdin__
+    assert not path.exists()

@@ -178,7 +178,7 @@ def test_two_clients_many_commands_in_flight(qemu: Qemu, local: LocalCommands) -
         replies = await asyncio.gather(*(client.execute(c) for c in commands))
         for command, reply in zip(commands, replies, strict=True):
             if command == "query-status":
-                assert reply["status"] in ("prelaunch", "running", "paused")
+                assert reply["status"] == "prelaunch"  # QEMU started with -S, and nobody sends cont
             elif command == "query-platforms":
                 assert isinstance(reply, list) and reply
             elif command == "query-version":

@@ -8,7 +8,8 @@ from types import MappingProxyType
 
 from vmplatform.model.report import HostIdentity
 
-_OS_KEYS = ("ID", "VERSION_ID", "PRETTY_NAME", "ID_LIKE", "VERSION_CODENAME")
+# UBUNTU_CODENAME: the Ubuntu base of a derivative (Linux Mint), which picks its default platform
+_OS_KEYS = ("ID", "VERSION_ID", "PRETTY_NAME", "ID_LIKE", "VERSION_CODENAME", "UBUNTU_CODENAME")
 
 
 def parse_os_release(text: str) -> dict[str, str]:

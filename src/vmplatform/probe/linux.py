@@ -117,7 +117,6 @@ def _probe_tun(feats: list[HostFeature], on_tap: TapHook | None) -> dict[str, _R
             fcntl.ioctl(fd, K.TUNGETFEATURES, buf)
             tun_flags = struct.unpack("I", buf)[0]
         except OSError as err:
-            tun_flags = 0
             for f in feats:
                 out[f.id] = _unknown("ioctl(TUNGETFEATURES)", _errname(err.errno), err.strerror or str(err), err.errno)
             return out

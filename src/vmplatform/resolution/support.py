@@ -38,9 +38,11 @@ only place it is written down:
 5. prefer the newest kernel release (a 6.18 host gets ``linux-6.18``, its own
    generation, rather than ``linux-6.17`` with the same guarantees, or a
    6.12-based distro platform);
-6. then the platform of this host's own distro release (os-release
-   ``VERSION_ID`` in its name: ``linux-ubuntu-24.04`` on Ubuntu 24.04 rather
-   than ``linux-ubuntu-22.04-hwe``, which has the same kernel);
+6. then the platform of this host's own distro release (:func:`vendor_release`
+   is exactly the release in its name: ``linux-ubuntu-24.04`` on Ubuntu 24.04
+   rather than ``linux-ubuntu-22.04-hwe``, which has the same kernel; a Linux
+   Mint 22 host, based on Ubuntu 24.04 "noble", is on Ubuntu release 24.04,
+   not on "22");
 7. then the newest ``released`` date; a tie is broken by name (lexically last).
 
 Why this is stable: a platform that step 1 admits only because an optional
@@ -165,14 +167,13 @@ class SupportReport:
 
 
 def absent_device(feature: str, report: HostReport, catalog: Catalog) -> str | None:
-    """The optional prerequisite of ``feature`` (or ``feature`` itself, if optional) the host lacks."""
+    """For a ``feature`` the host does not show: the optional prerequisite it lacks (or ``feature``
+    itself, if optional), else None."""
     feat = catalog.get(feature)
     for req in feat.requires:
         if catalog.get(req).category is Category.OPTIONAL and report.status(req) is not FeatureStatus.SUPPORTED:
             return req
-    if feat.category is Category.OPTIONAL and report.status(feature) is not FeatureStatus.SUPPORTED:
-        return feature
-    return None
+    return feature if feat.category is Category.OPTIONAL else None
 
 
 def unusable_here(feature: str, report: HostReport, catalog: Catalog) -> str | None:
@@ -233,24 +234,57 @@ def host_vendor(report: HostReport, vendors: set[str]) -> str | None:
     return None
 
 
+# Ubuntu release of each codename (Ubuntu's release list, wiki.ubuntu.com/Releases):
+# derivatives name their Ubuntu base by codename only.
+UBUNTU_CODENAMES = {"focal": "20.04", "jammy": "22.04", "noble": "24.04"}
+
+
+def vendor_release(report: HostReport, vendor: str | None) -> str | None:
+    """This host's release of ``vendor``'s distribution, as written in that vendor's platform names
+    ("24.04", "9.5", "12"), or None when the host does not say it.
+
+    os-release ``VERSION_ID`` is the host's own distribution's number, which is the vendor's only
+    when the host *is* the vendor's distribution or numbers its releases as RHEL does: the
+    distributions that say ``ID_LIKE=rhel`` give the RHEL minor release they rebuild (Rocky Linux 9.5
+    and AlmaLinux 9.5 rebuild RHEL 9.5's source RPMs) or the major release alone (CentOS Stream 9:
+    "9", which names no platform). An Ubuntu derivative says its base in ``UBUNTU_CODENAME`` (Linux
+    Mint 22: ``VERSION_ID="22"``, ``UBUNTU_CODENAME=noble``, i.e. Ubuntu 24.04; Mint 22 release
+    notes, linuxmint.com)."""
+    osr = report.host.os_release
+    if osr.get("ID") == vendor or vendor == "rhel":
+        return osr.get("VERSION_ID") or None
+    if vendor == "ubuntu":
+        return UBUNTU_CODENAMES.get(osr.get("UBUNTU_CODENAME", ""))
+    return None
+
+
+def platform_release(p: Platform) -> str | None:
+    """The distro release a vendor platform is named for: "22.04" for ``linux-ubuntu-22.04-hwe``;
+    None for a name that does not follow ``linux-VENDOR-RELEASE[-VARIANT]`` (upstream, merged)."""
+    prefix = f"linux-{p.vendor}-"
+    if not p.name.startswith(prefix):
+        return None
+    return p.name.removeprefix(prefix).split("-")[0]
+
+
 def _newer_than(p: Platform, running: tuple[int, ...] | None) -> bool:
     return running is not None and bool(p.kernel) and release_of(kernel_version(p.kernel)) > running
 
 
-def choose_default(usable: list[Platform], report: HostReport,
-                   vendors: set[str] | None = None) -> Platform | None:
-    """The host's default platform among the ``usable`` ones (rule in the module docstring)."""
+def choose_default(usable: list[Platform], report: HostReport, vendors: set[str]) -> Platform | None:
+    """The host's default platform among the ``usable`` ones (rule in the module docstring);
+    ``vendors``: the vendors of every known platform, usable here or not."""
     running = running_release(report)
     cands = [p for p in usable if not _newer_than(p, running)]
-    vendor = host_vendor(report, vendors if vendors is not None else {p.vendor for p in usable})
+    vendor = host_vendor(report, vendors)
     cands = [p for p in cands if p.vendor in ("upstream", vendor)] or cands
     maximal = [p for p in cands if not any(p.features < q.features for q in cands)]
     if not maximal:
         return None
-    release = report.host.os_release.get("VERSION_ID", "")
+    release = vendor_release(report, vendor)
 
     def key(p: Platform) -> tuple[tuple[int, ...], bool, object, str]:
-        own_release = bool(release) and p.vendor == vendor and f"-{release}" in p.name
+        own_release = release is not None and p.vendor == vendor and platform_release(p) == release
         return (release_of(kernel_version(p.kernel)), own_release, p.released, p.name)
 
     return max(maximal, key=key)
