@@ -1,9 +1,9 @@
 """Generated bad input for every format vmplatform reads, and the rule it must obey.
 
-Each format has seeds (real files from tests/data), a mutator that turns a
-seed into a near miss (structure kept, one thing wrong: a value of the wrong
-type, a key gone, a truncation, a byte that does not belong, nesting far too
-deep), and a target that feeds it to the reader a user would reach. The rule,
+Each format has seeds (real files from tests/data, or the packaged machine
+catalog cut small), a mutator that turns a seed into a near miss (structure
+kept, one thing wrong: a value of the wrong type, a key gone, a truncation, a
+byte that does not belong, nesting far too deep), and a target that feeds it to the reader a user would reach. The rule,
 checked by :func:`judge`: the reader returns, or raises the project's own
 error (:class:`~vmplatform.errors.VmplatformError`) with a message; any other
 exception is a finding. The QMP stream scanner returns error frames instead of
@@ -206,6 +206,31 @@ def _readconfig(text: str) -> None:
             report=_host())
 
 
+def _machine_catalog(text: str) -> None:
+    from vmplatform.model.machines import load_machine_catalog
+    from vmplatform.qemu.frontend import rewrite
+
+    path = _scratch() / "fuzzed-machines.json"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    mc = load_machine_catalog(path)
+    list(mc)   # builds every machine type: compat props are read on first use
+    rewrite(["-machine", "pc-q35-10.0", "-device", "virtio-net,netdev=u0", "-netdev", "user,id=u0"], mc=mc,
+            platforms=_platforms(), report=_host())
+
+
+def _small_catalog() -> tuple[str, ...]:
+    """The packaged machine catalog cut to a few machine types and the types they need: a real seed
+    small enough to mutate a few hundred times."""
+    from vmplatform.model._toml import DATA_DIR
+
+    obj = json.loads(sorted((DATA_DIR / "machines").glob("*.json"))[-1].read_text())
+    keep = {"pc-q35-10.0", "pc-q35-8.1", "pc-i440fx-10.0", "q35", "pc"}
+    obj["machines"] = [m for m in obj["machines"] if m["name"] in keep or m.get("alias") in keep]
+    nets = {t: d for t, d in obj["device-defaults"].items() if t.startswith("virtio-net") or "q35" in t}
+    obj["device-defaults"] = dict(list(nets.items())[:6])
+    return (json.dumps(obj),)
+
+
 def _qmp_frames(text: str) -> None:
     from vmplatform.qmp.protocol import JsonSplitter, ParseError, check_command
 
@@ -268,6 +293,7 @@ def formats() -> dict[str, Format]:
         Format("qemu-argv", tuple(json.dumps(a) for a in _ARGV_SEEDS), _mutate_argv, _qemu_argv),
         Format("readconfig", _read(list((DATA / "readconfig").glob("*.cfg"))), _mutate_text, _readconfig),
         Format("qmp-frames", _QMP_SEEDS, _mutate_text, _qmp_frames, raises_own_errors=False),
+        Format("machine-catalog", _small_catalog(), _mutate_json, _machine_catalog),
     ]}
 
 
