@@ -15,6 +15,7 @@ what failed, why, and what to do (``hint``)::
      ├── HostLacksFeatures        errors.py: the VM needs host features this host does not have
      ├── BaselineError            resolution/baseline.py: no platform is supported by every host
      ├── QemuError                errors.py: launching or talking to QEMU failed
+     │    ├── QmpLibraryMissing   qemu/qmp_boundary.py: qemu.qmp (the ``qmp`` extra) is not installed
      │    ├── QmpConnectError     qemu/qmp_boundary.py: QEMU's QMP socket unreachable or not QMP
      │    ├── QmpLostError        qemu/qmp_boundary.py: the QMP connection went away during a command
      │    ├── QmpReplyError       qemu/qmp_boundary.py: QEMU answered with an error (its class and desc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,26 @@ from tests.harness.requirements import missing_qemu, missing_qmp_library, skip_u
 from vmplatform.errors import QemuError
 from vmplatform.qemu.binary import find_qemu
 from vmplatform.qemu.proc import QemuProcess
-from vmplatform.qemu.qmp_boundary import QmpConnectError, QmpLostError, QmpReplyError, QmpSession
+from vmplatform.qemu.qmp_boundary import QmpConnectError, QmpLibraryMissing, QmpLostError, QmpReplyError, QmpSession
 from vmplatform.qmp.local import LocalCommandError
 
 GREETING = {"QMP": {"version": {"qemu": {"major": 10, "minor": 0, "micro": 2}, "package": ""},
                     "capabilities": []}}
+
+
+def test_without_qemu_qmp_the_error_says_which_extra_and_no_qemu_starts(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "qemu.qmp", None)   # what an install without the extra meets
+    with pytest.raises(QmpLibraryMissing) as info:
+        asyncio.run(QmpSession.connect(str(tmp_path / "any.sock"), timeout=1))
+    assert info.value.hint == "install the QMP extra: pip install 'vmplatform[qmp]'"
+    q = QemuProcess(sys.executable, ["-c", "import time; time.sleep(60)"])
+    try:
+        with pytest.raises(QmpLibraryMissing):
+            asyncio.run(q.start())
+        assert q.proc is None
+    finally:
+        asyncio.run(q.stop())   # its private socket directory
 
 
 async def _connect_error(path: str) -> QmpConnectError:

@@ -76,17 +76,18 @@ def machine_catalog_of(binary: str) -> MachineCatalog:
         return load_machine_catalog(Path(path))
     from vmplatform.model.features import default_catalog
     from vmplatform.qemu.catalog_import import import_from_qemu
+    from vmplatform.qemu.qmp_boundary import QmpLibraryMissing
 
     try:
         data = import_from_qemu(binary, default_catalog())
+    except QmpLibraryMissing as err:
+        raise QemuError(f"cannot read the machine types of {binary}: {err.message}",
+                        "install the QMP extra (pip install 'vmplatform[qmp]') or pass --machine-catalog FILE") \
+            from err
     except QemuError as err:
         raise QemuError(f"cannot read the machine types of {binary}: {err.message}",
                         "vmplatform pins properties from the QEMU that runs (QEMU >= 9.1 with QMP); pass "
                         "--machine-catalog FILE written by 'vmplatform machines import' to use another") from err
-    except ImportError as err:
-        raise QemuError(f"cannot read the machine types of {binary}: {err}",
-                        "install the QMP extra (pip install 'vmplatform[qmp]') or pass --machine-catalog FILE") \
-            from err
     except (KeyError, TypeError, ValueError) as err:  # replies shaped unlike QEMU's: not a QEMU we can import
         raise QemuError(f"cannot read the machine types of {binary}: {err}",
                         "vmplatform pins properties from the QEMU that runs (QEMU >= 9.1 with QMP); pass "

@@ -16,7 +16,7 @@ from types import TracebackType
 
 from vmplatform.errors import QemuError
 from vmplatform.qemu.binary import QEMU_ENV, find_qemu  # noqa: F401  (re-exported)
-from vmplatform.qemu.qmp_boundary import QmpConnectError, QmpLostError, QmpReplyError, QmpSession
+from vmplatform.qemu.qmp_boundary import QmpConnectError, QmpLostError, QmpReplyError, QmpSession, require_library
 
 
 class QemuProcess:
@@ -40,6 +40,7 @@ class QemuProcess:
         return self._qmp
 
     async def start(self) -> None:
+        require_library()  # before QEMU starts: without qemu.qmp nobody could stop it
         argv = [self.binary, *self.args, "-qmp", f"unix:{self.socket},server=on,wait=off"]
         try:
             self.proc = await asyncio.create_subprocess_exec(

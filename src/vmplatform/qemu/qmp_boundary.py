@@ -6,6 +6,7 @@ harness's QEMU processes). Only this module imports qemu.qmp; everything
 else holds a :class:`QmpSession` and meets only vmplatform's errors::
 
     qemu.qmp raises                                  QmpSession raises
+    ImportError: qemu.qmp is not installed           QmpLibraryMissing (the ``qmp`` extra)
     ExecuteError: QEMU answered with an error        QmpReplyError (QEMU's class and desc kept)
     ConnectError (OSError, EOFError, GreetingError,  QmpConnectError (``refused``: nothing listens yet)
       NegotiationError inside); no greeting in time
@@ -24,13 +25,27 @@ import errno
 import os
 import stat
 from collections.abc import Mapping
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from vmplatform.errors import QemuError
 
 if TYPE_CHECKING:
     from qemu.qmp import QMPClient
+
+
+class QmpLibraryMissing(QemuError):
+    """qemu.qmp, which the ``qmp`` extra installs, cannot be imported."""
+
+
+def require_library() -> ModuleType:
+    """qemu.qmp, or :class:`QmpLibraryMissing` saying how to get it (check before starting a QEMU)."""
+    try:
+        import qemu.qmp
+    except ImportError as err:
+        raise QmpLibraryMissing(f"talking to QEMU's QMP monitor needs the Python package qemu.qmp ({err})",
+                                "install the QMP extra: pip install 'vmplatform[qmp]'") from err
+    return qemu.qmp
 
 
 class QmpConnectError(QemuError):
@@ -82,17 +97,17 @@ class QmpSession:
 
     @classmethod
     async def connect(cls, socket: str, *, timeout: float, hint: str = "") -> QmpSession:
-        """Connect and negotiate within ``timeout`` seconds; raises :class:`QmpConnectError`."""
-        from qemu.qmp import QMPClient, QMPError
-
-        client = QMPClient("vmplatform")
+        """Connect and negotiate within ``timeout`` seconds; raises :class:`QmpConnectError`
+        (:class:`QmpLibraryMissing` without qemu.qmp)."""
+        qmp = require_library()
+        client = qmp.QMPClient("vmplatform")
         try:
             await asyncio.wait_for(client.connect(socket), timeout)
         except TimeoutError:
             await cls(client, socket).disconnect()
             raise QmpConnectError(f"QMP socket {socket} did not greet within {timeout:.0f} s (another client "
                                   "holds it?)", hint) from None
-        except (QMPError, OSError, EOFError) as err:
+        except (qmp.QMPError, OSError, EOFError) as err:
             await cls(client, socket).disconnect()
             why = _unreachable(socket, err)
             raise QmpConnectError(f"cannot connect to QMP socket {socket}: {why}", hint,
