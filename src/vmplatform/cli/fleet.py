@@ -149,8 +149,7 @@ def _add(ns: argparse.Namespace, store: Store) -> int:
 
     res = ingest(store, ns.inputs, ns.group, ns.progress, refused)
     if ns.json:
-        print_json({"added-reports": res.reports, "added-manifests": res.manifests,
-                    "refused": [{"source": r.source, "reason": r.reason} for r in res.refused]})
+        print_json(res.to_json())
     else:
         what = f"{res.reports} report(s)" + (f", {res.manifests} manifest(s)" if res.manifests else "")
         print(f"added {what} to {_where(store)}" + (f"; refused {len(res.refused)}" if res.refused else ""))
@@ -166,8 +165,7 @@ def _where(store: Store) -> str:
 def _hosts(ns: argparse.Namespace, store: Store) -> int:
     rows = store.hosts(ns.all, ns.group)
     if ns.json:
-        print_json([{"host": r.name, "kernel-release": r.kernel_release, "probed-at": r.probed_at,
-                     "report-id": r.report_id, "profile": r.profile_id, "retired-at": r.retired_at} for r in rows])
+        print_json([r.to_json() for r in rows])
         return 0
     for r in rows:
         print(f"{r.name}  {r.kernel_release}  {r.probed_at}" + (f"  retired {r.retired_at}" if r.retired_at else ""))
@@ -249,9 +247,7 @@ def _place(ns: argparse.Namespace, store: Store) -> int:
     fleet.require_hosts()
     pl = place(fleet, _manifest(ns.manifest), ns.limit)
     if ns.json:
-        print_json({"hosts": pl.hosts, "of": fleet.total_hosts, "names": list(pl.names),
-                    "refused": [{"hosts": r.hosts, "result": r.result.value,
-                                 "responsible-features": list(r.responsible)} for r in pl.refused]})
+        print_json(pl.to_json(fleet.total_hosts))
     else:
         print(f"{pl.hosts} of {fleet.total_hosts} hosts can take {ns.manifest}"
               + (f" (first {len(pl.names)}):" if pl.names else ""))

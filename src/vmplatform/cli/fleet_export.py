@@ -129,9 +129,7 @@ def _labels(ns: argparse.Namespace, store: Store) -> int:
     reports = {h: store.latest_report(h) for h in hosts}    # the default platform needs the host's own report
     labels = node_labels(view, reports, hosts, ns.prefix or PREFIX)
     if ns.format == "json":
-        print_json({"prefix": ns.prefix or PREFIX,
-                    "names": dict(labels.names),
-                    "nodes": {n.host: {"labels": dict(n.labels), "absent": list(n.absent)} for n in labels.nodes}})
+        print_json(labels.to_json(ns.prefix or PREFIX))
     elif ns.format == "kubectl":
         for n in labels.nodes:
             print(shlex.join(kubectl_args(n)))
@@ -176,8 +174,7 @@ def _placement(ns: argparse.Namespace, store: Store) -> int:
     finally:
         client.close()
     if ns.json:
-        print_json({"created": list(res.created), "updated": list(res.updated), "unchanged": list(res.unchanged),
-                    "missing": list(res.missing), "traits-created": list(res.traits_created)})
+        print_json(res.to_json())
     else:
         print(f"{len(res.updated)} provider(s) updated, {len(res.unchanged)} unchanged"
               + (f", {len(res.created)} created" if res.created else "")

@@ -37,8 +37,7 @@ def run(ns: argparse.Namespace) -> int:
 
     mc = machine_catalog_from(ns)
     if ns.json:
-        print_json([{"name": m.name, "alias": m.alias, "is-default": m.is_default,
-                     "compat-props": len(m.compat_props)} for m in mc])
+        print_json([m.to_json() for m in mc])
         return 0
     print(f"Machine types of QEMU {mc.qemu_version} ({mc.arch}), from {mc.path}")
     for m in mc:

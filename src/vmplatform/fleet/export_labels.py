@@ -31,6 +31,7 @@ from types import MappingProxyType
 from vmplatform.errors import VmplatformError
 from vmplatform.fleet.export_view import FleetView, host_defaults
 from vmplatform.fleet.files import write_atomically
+from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.report import FeatureStatus, HostReport
 
 PREFIX = "vmplatform.feature.node.kubernetes.io"
@@ -122,6 +123,10 @@ class LabelSet:
 
     def node(self, host: str) -> NodeLabels:
         return self._by_host[host]
+
+    def to_json(self, prefix: str) -> JsonObject:
+        return {"prefix": prefix, "names": {**self.names},
+                "nodes": {n.host: {"labels": {**n.labels}, "absent": [*n.absent]} for n in self.nodes}}
 
 
 def node_labels(view: FleetView, reports: Mapping[str, HostReport] | None = None,

@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 
 from vmplatform.errors import VmplatformError
 from vmplatform.fleet.export_traits import NAMESPACE
+from vmplatform.model.jsonvalue import JsonObject
 
 #: Traits need 1.6, POST /resource_providers returning the provider needs 1.20.
 MICROVERSION = "placement 1.20"
@@ -44,6 +45,10 @@ class SyncResult:
     unchanged: tuple[str, ...]
     missing: tuple[str, ...]          # hosts without a provider (and none created)
     traits_created: tuple[str, ...]
+
+    def to_json(self) -> JsonObject:
+        return {"created": [*self.created], "updated": [*self.updated], "unchanged": [*self.unchanged],
+                "missing": [*self.missing], "traits-created": [*self.traits_created]}
 
 
 class PlacementClient:

@@ -21,6 +21,7 @@ from typing import Any
 from vmplatform.errors import HostReportError, VmplatformError
 from vmplatform.fleet.store import BATCH, Incoming, Row, Store, StoreUnavailable, row_of
 from vmplatform.model import _jsontext
+from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.report import SCHEMA as REPORT_SCHEMA
 from vmplatform.model.report import from_json_obj
 
@@ -55,6 +56,10 @@ class IngestResult:
     reports: int
     manifests: int
     refused: tuple[Refusal, ...]
+
+    def to_json(self) -> JsonObject:
+        return {"added-reports": self.reports, "added-manifests": self.manifests,
+                "refused": [{"source": r.source, "reason": r.reason} for r in self.refused]}
 
 
 def sources(paths: Sequence[str]) -> list[str]:

@@ -186,6 +186,12 @@ class Placement:
     names: tuple[str, ...]            # sorted, at most ``limit``
     refused: tuple[Refused, ...]      # the other hosts, by verdict
 
+    def to_json(self, of: int) -> JsonObject:
+        """``of``: how many live hosts were asked."""
+        return {"hosts": self.hosts, "of": of, "names": [*self.names],
+                "refused": [{"hosts": r.hosts, "result": r.result.value, "responsible-features": [*r.responsible]}
+                            for r in self.refused]}
+
 
 def _signature(m: Manifest) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
     """What decides a manifest's verdict on a host (the ``judge`` inputs): VMs with equal ones are one class."""

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from vmplatform.errors import VmplatformError
 from vmplatform.fleet._deps import require
 from vmplatform.fleet.profile import Profile, profile_of
+from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.report import HostReport
 
 if TYPE_CHECKING:
@@ -95,6 +96,10 @@ class HostRow:
     probed_at: str
     kernel_release: str
     retired_at: str | None
+
+    def to_json(self) -> JsonObject:
+        return {"host": self.name, "kernel-release": self.kernel_release, "probed-at": self.probed_at,
+                "report-id": self.report_id, "profile": self.profile_id, "retired-at": self.retired_at}
 
 
 def utc_now() -> str:

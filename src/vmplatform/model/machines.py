@@ -21,6 +21,7 @@ from vmplatform.errors import DataFileError, UnknownNameError
 from vmplatform.model import _jsontext
 from vmplatform.model._toml import DATA_DIR
 from vmplatform.model.fields import Document, Fields
+from vmplatform.model.jsonvalue import JsonObject
 
 TYPE_CHECKING = False  # typing costs front-end start-up time; only mypy needs it
 if TYPE_CHECKING:
@@ -56,6 +57,11 @@ class MachineType:
     alias: str | None = None
     is_default: bool = False
     deprecated: bool = False
+
+    def to_json(self) -> JsonObject:
+        """The machine type as ``machines list --json`` lists it."""
+        return {"name": self.name, "alias": self.alias, "is-default": self.is_default,
+                "compat-props": len(self.compat_props)}
 
 
 @dataclass(frozen=True)
