@@ -77,6 +77,7 @@ from xml.dom import minidom
 from vmplatform.libvirt import _xml
 from vmplatform.libvirt._xml import QEMU_NS, DomainXmlError
 from vmplatform.libvirt.network import Networks
+from vmplatform.model.vm import Accel
 
 TAP_TYPES = frozenset({"network", "bridge", "direct", "ethernet"})
 NO_VNET_HDR_TYPES = frozenset({"user", "server", "client", "mcast", "udp", "internal"})
@@ -154,7 +155,7 @@ class OverrideDevice:
 class Domain:
     name: str
     machine: str
-    accel: str                           # "kvm" or "tcg"
+    accel: Accel                         # KVM for <domain type='kvm'>, TCG for type='qemu'
     interfaces: tuple[Interface, ...]
     machine_props: Mapping[str, str] = field(default_factory=dict)
     commandline: tuple[str, ...] = ()    # <qemu:commandline> arguments
@@ -271,7 +272,7 @@ def _device(model: str, el: minidom.Element) -> str | None:
     return _BY_ADDRESS.get(addr.getAttribute("type") if addr is not None else "", VIRTIO_MODELS[model])
 
 
-def _backend(net_type: str, driver: minidom.Element | None, accel: str, vhost_available: bool,
+def _backend(net_type: str, driver: minidom.Element | None, accel: Accel, vhost_available: bool,
              virtio_model: bool) -> NetBackend:
     if net_type in FOREIGN_TYPES:
         return NetBackend.FOREIGN
@@ -284,12 +285,12 @@ def _backend(net_type: str, driver: minidom.Element | None, accel: str, vhost_av
     if not virtio_model:  # qemuInterfaceIsVnetCompatModel: no IFF_VNET_HDR, no vhost
         return NetBackend.TAP_NO_VNET_HDR
     name = driver.getAttribute("name") if driver is not None else ""
-    if accel != "kvm" or name == "qemu":
+    if accel is not Accel.KVM or name == "qemu":
         return NetBackend.TAP
     return NetBackend.TAP_VHOST if name == "vhost" or vhost_available else NetBackend.TAP
 
 
-def _interface(el: minidom.Element, index: int, alias: str, net_type: str, network: str, accel: str,
+def _interface(el: minidom.Element, index: int, alias: str, net_type: str, network: str, accel: Accel,
                vhost_available: bool, overrides: Mapping[str, list[tuple[str, object | None]]],
                source: str) -> Interface:
     model = _model(el)
@@ -450,7 +451,7 @@ def parse_domain(doc: minidom.Document, source: str, *, vhost_available: bool,
     networks = networks or Networks()
     root = _xml.root_of(doc)
     virt = root.getAttribute("type")
-    accel = {"kvm": "kvm", "qemu": "tcg"}.get(virt)
+    accel = {"kvm": Accel.KVM, "qemu": Accel.TCG}.get(virt)
     if accel is None:
         raise DomainXmlError(source, "", f"<domain type='{virt}'> is not a QEMU domain",
                              hint="vmplatform reads domains of type 'kvm' or 'qemu' (TCG)")
@@ -523,7 +524,7 @@ def _device_json(props: Mapping[str, object]) -> str:
 
 def qemu_argv(domain: Domain) -> list[str]:
     """The QEMU arguments libvirt would pass for what vmplatform resolves (no disks, displays, ...)."""
-    machine = ",".join([domain.machine, f"accel={domain.accel}",
+    machine = ",".join([domain.machine, f"accel={domain.accel.value}",
                         *(f"{k}={v}" for k, v in sorted(domain.machine_props.items()))])
     argv = ["-machine", machine]
     for iface in domain.interfaces:

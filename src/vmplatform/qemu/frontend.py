@@ -18,6 +18,7 @@ from vmplatform.model.features import Accel
 from vmplatform.model.machines import MachineCatalog
 from vmplatform.model.platforms import Platform, PlatformSet, platform_from_spec
 from vmplatform.model.report import HostReport
+from vmplatform.model.vm import Accel as VmAccel
 from vmplatform.model.vm import VmModel
 from vmplatform.qemu.argv import DeviceArg, QemuCommandLine, devices_for_resolution, parse
 from vmplatform.resolution.manifest import require_usable
@@ -59,7 +60,8 @@ def rewrite(argv: Sequence[str], *, mc: MachineCatalog, platforms: PlatformSet, 
     if platform is not None:
         platforms = platforms.with_platform(platform)
     else:
-        accel = Accel.KVM if cl.accel == "kvm" else Accel.TCG  # KVM-only features matter only under KVM
+        # KVM-only features matter only under KVM
+        accel = Accel.KVM if cl.vm.machine.accel is VmAccel.KVM else Accel.TCG
         platform, platforms, note = choose_platform(cl.platform, platforms, evaluate(report, platforms, accel))
         notes += [note] if note else []
     machine = mc.get(cl.machine_type).name if cl.machine_type else _default_machine(mc)

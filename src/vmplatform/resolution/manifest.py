@@ -27,6 +27,7 @@ from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.machines import MachineCatalog, normalize_value
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
+from vmplatform.model.vm import Accel
 from vmplatform.resolution.resolve import Layer, Resolution
 from vmplatform.resolution.support import unusable_here
 from vmplatform.resolution.verdict import Verdict, judge
@@ -62,7 +63,7 @@ class Pin:
 class Manifest:
     machine: str
     qemu_version: str
-    accel: str
+    accel: Accel
     scope: Scope
     platform: str | None
     platform_features: tuple[str, ...]
@@ -79,7 +80,7 @@ class Manifest:
             "schema": SCHEMA,
             "machine": self.machine,
             "qemu-version": self.qemu_version,
-            "accel": self.accel,
+            "accel": self.accel.value,
             "scope": {"kind": self.scope.value, **({"hosts": list(self.scope_hosts)} if self.scope_hosts else {})},
             "platform": self.platform,
             "platform-features": list(self.platform_features),
@@ -108,7 +109,7 @@ def from_resolution(res: Resolution, platform: Platform, scope: Scope, report: H
     pins = tuple(Pin(p.device, p.device_type, p.global_driver, p.prop, p.value, p.feature, p.layer)
                  for p in res.properties)
     return Manifest(
-        machine=res.machine.name, qemu_version=res.qemu_version, accel=res.config.accel.value, scope=scope,
+        machine=res.machine.name, qemu_version=res.qemu_version, accel=res.config.accel, scope=scope,
         platform=None if scope is Scope.HOST else platform.name,
         platform_features=tuple(sorted(platform.features)), scope_hosts=tuple(scope_hosts),
         migratable=scope is not Scope.HOST, requires=requires,
@@ -193,7 +194,7 @@ def loads(text: str, source: str = "<manifest>") -> Manifest:
         pins.append(pin_obj)
     migratable = f.flag("migratable")
     return Manifest(
-        machine=f.text("machine"), qemu_version=f.text("qemu-version"), accel=f.text("accel"),
+        machine=f.text("machine"), qemu_version=f.text("qemu-version"), accel=f.choice("accel", Accel),
         scope=scope, platform=platform, platform_features=f.strings("platform-features"),
         scope_hosts=scope_obj.strings("hosts"), migratable=migratable, requires=requires,
         relevant=f.strings("relevant-features"), pins=tuple(pins),
