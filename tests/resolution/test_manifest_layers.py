@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from vmplatform.model.vm import Accel
 from vmplatform.resolution import manifest
 from vmplatform.resolution.manifest import ManifestError
 from vmplatform.resolution.resolve import Layer
@@ -31,3 +32,13 @@ def test_a_pin_source_that_is_no_layer_is_refused_naming_the_field() -> None:
     assert (info.value.place, info.value.problem) == (
         "pinned-properties[1].source",
         "'guesswork' is not one of device-default, machine-type, backend, platform, user-global, user-device")
+
+
+def test_the_accelerator_reads_as_an_accel_and_an_unknown_one_is_refused() -> None:
+    obj = json.loads(MANIFEST.read_text())
+    assert manifest.loads(json.dumps(obj), "m.json").accel is Accel(obj["accel"])
+    obj["accel"] = "warp"
+    with pytest.raises(ManifestError) as info:
+        manifest.loads(json.dumps(obj), "m.json")
+    assert (info.value.place, info.value.problem) == (
+        "accel", "'warp' is not one of kvm, tcg, xen, hvf, whpx, nvmm, qtest")
