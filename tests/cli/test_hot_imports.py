@@ -118,13 +118,42 @@ def test_hook_pass_through_loads_nothing_of_vmplatform_but_the_hook() -> None:
                 "the hook on a pass-through event")
 
 
-def test_hook_on_a_guarded_operation(tmp_path: Path) -> None:
+# What the decision on a guarded operation never needs: the manifest names its features and the
+# packaged platforms are read compiled, so neither the resolution machinery (domain model, argv
+# parser, resolver, machine types), the probe (the per-boot cache answers), nor the platform
+# derivation runs. Only a domain the host can run is resolved, to compare its XML with its pins.
+RESOLUTION = ("vmplatform.resolution.resolve", "vmplatform.qemu.argv", "vmplatform.model.vm",
+              "vmplatform.model.machines", "vmplatform.resolution.support", "vmplatform.libvirt.domain",
+              "vmplatform.libvirt.drift", "vmplatform.libvirt.network")
+DERIVATION = ("vmplatform.model.releases", "tomllib")
+PROBE = ("vmplatform.probe.linux", "vmplatform.probe.bpf", "ctypes")
+
+
+def _pinned_domain() -> bytes:
     from vmplatform.libvirt.metadata import with_manifest
     from vmplatform.resolution.manifest import loads
 
     manifest = loads((DATA / "manifests/debian13-6.12-default.json").read_text())
-    xml = with_manifest((DATA / "domains/tiny-tcg.xml").read_text(), manifest, "tiny-tcg.xml")
+    return with_manifest((DATA / "domains/tiny-tcg.xml").read_text(), manifest, "tiny-tcg.xml").encode()
+
+
+@pytest.mark.parametrize("operation", [["prepare", "begin"], ["start", "begin"], ["migrate", "begin"]])
+def test_hook_refusing_a_guarded_operation(operation: list[str]) -> None:
+    env = {"VMPLATFORM_HOST_REPORT": str(DATA / "hosts/debian12-6.1.json")}  # lacks what the manifest needs
+    modules = imported("hook", ["vmp-tiny", *operation, "-"], _pinned_domain(), env)
+    assert "vmplatform.resolution.verdict" in modules, "the hook did not judge the domain"
+    assert_none(modules, NEVER + NO_ARGPARSE + RESOLUTION + DERIVATION + PROBE, f"the hook refusing {operation}")
+
+
+def test_hook_from_the_probe_cache(warm: None) -> None:
+    """Without a report file the hook reads the per-boot cache that 'vmplatform probe' wrote."""
+    modules = imported("hook", ["vmp-tiny", "prepare", "begin", "-"], _pinned_domain())
+    assert "vmplatform.probe.cache" in modules and "vmplatform.resolution.verdict" in modules
+    assert_none(modules, NEVER + NO_ARGPARSE + DERIVATION + PROBE, "the hook on prepare begin (cached probe)")
+
+
+def test_hook_admitting_a_guarded_operation() -> None:
     env = {"VMPLATFORM_HOST_REPORT": str(DATA / "hosts/debian13-6.12.json")}
-    modules = imported("hook", ["vmp-tiny", "prepare", "begin", "-"], xml.encode(), env)
-    assert "vmplatform.libvirt.admission" in modules, "the hook did not check the domain"
-    assert_none(modules, NEVER + NO_ARGPARSE, "the hook on prepare begin")
+    modules = imported("hook", ["vmp-tiny", "prepare", "begin", "-"], _pinned_domain(), env)
+    assert "vmplatform.libvirt.drift" in modules, "the hook did not compare the domain with its pins"
+    assert_none(modules, NEVER + NO_ARGPARSE + PROBE, "the hook admitting prepare begin")

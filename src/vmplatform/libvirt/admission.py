@@ -8,39 +8,55 @@ events libvirt merely announces cost a bare interpreter start.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vmplatform.errors import HostReportError, VmplatformError
-from vmplatform.libvirt.drift import domain_drift
 from vmplatform.libvirt.hook import EMULATOR_NAME, HOST_REPORT_ENV, MACHINE_CATALOG_ENV, PROG, REFUSING
 from vmplatform.libvirt.metadata import manifest_of
 from vmplatform.model.features import default_catalog
-from vmplatform.model.machines import MachineCatalog, load_machine_catalog
 from vmplatform.model.platforms import load_platforms
 from vmplatform.model.report import HostReport, loads
 from vmplatform.resolution.manifest import Manifest, Scope, check_manifest
+
+# What the decision needs is the manifest, the host report and the packaged platforms (compiled at
+# build time). The domain's drift from its pins needs the whole resolution machinery: imported only
+# for a domain the host can run (tests/cli/test_hot_imports.py holds a refused start to that).
+if TYPE_CHECKING:
+    from vmplatform.model.machines import MachineCatalog
 
 
 def _report_and_catalog() -> tuple[HostReport, MachineCatalog | None]:
     path = os.environ.get(HOST_REPORT_ENV)
     if path:
         try:
-            report = loads(Path(path).read_text(encoding="utf-8"), path)
+            with open(path, encoding="utf-8") as fh:
+                report = loads(fh.read(), path)
         except OSError as err:
             raise HostReportError(f"{path} ({HOST_REPORT_ENV})", "", f"cannot read host report: {err.strerror}",
                                   hint="point it at a file written by 'vmplatform probe --json', or unset it to "
                                   "probe this host") from err
     else:
         from vmplatform.probe.cache import cached_probe
-        from vmplatform.probe.linux import LinuxProbe
 
         # The per-boot cache (written by 'vmplatform probe', e.g. at boot) is keyed on everything
         # that changes the answer, so a start need not pay for a fresh TAP; the hook itself
         # writes nothing.
         catalog = default_catalog()
-        report = cached_probe(catalog, lambda: LinuxProbe().run(catalog), write=False)
+        report = cached_probe(catalog, lambda: _probe(), write=False)
     mc_path = os.environ.get(MACHINE_CATALOG_ENV)
-    return report, (load_machine_catalog(Path(mc_path)) if mc_path else None)
+    if not mc_path:
+        return report, None
+    from pathlib import Path
+
+    from vmplatform.model.machines import load_machine_catalog
+
+    return report, load_machine_catalog(Path(mc_path))
+
+
+def _probe() -> HostReport:
+    from vmplatform.probe.linux import LinuxProbe
+
+    return LinuxProbe().run(default_catalog())
 
 
 def _scope_args(manifest: Manifest) -> str:
@@ -75,8 +91,11 @@ def decide(name: str, operation: str, sub_operation: str, xml: str, *,
         report, mc = _report_and_catalog()
         platforms = load_platforms()
         verdict = check_manifest(manifest, report, platforms, mc)
-        drift = domain_drift(xml, source, manifest, report, platforms, mc) \
-            if verdict.result.ok and not pinned_by_emulator else []
+        drift: list[str] = []
+        if verdict.result.ok and not pinned_by_emulator:
+            from vmplatform.libvirt.drift import domain_drift
+
+            drift = domain_drift(xml, source, manifest, report, platforms, mc)
     except VmplatformError as err:
         return 1, "", f"{PROG}: refusing to {action} domain {name}: {err}\n"
     what = "start" if action == "start" else "receive the incoming migration of"

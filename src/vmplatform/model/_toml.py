@@ -12,17 +12,13 @@ import os
 import re
 import zlib
 from pathlib import Path
+from typing import Any
 
 from vmplatform.errors import DataFileError
 from vmplatform.model.fields import Document, Fields
 
 DATA_DIR = Path(__file__).parent.parent / "data"   # vmplatform/data
 _LINE_COL = re.compile(r"\(at line (\d+), column (\d+)\)")
-
-TYPE_CHECKING = False  # typing costs ~5 ms of CLI start-up; only mypy needs it
-if TYPE_CHECKING:
-    from typing import Any
-
 
 
 def load(path: Path) -> Fields:
@@ -93,6 +89,52 @@ def _read_compiled(path: Path, raw: bytes) -> dict[str, Any] | None:
     return data
 
 
+def source_stamps(sources: list[Path]) -> dict[str, str] | None:
+    """Each packaged source (path relative to the data directory) with its stamp; None if one is unreadable."""
+    out = {}
+    for src in sources:
+        try:
+            with open(src, "rb") as fh:
+                out[os.path.relpath(src, DATA_DIR)] = _stamp(fh.read())
+        except OSError:
+            return None
+    return out
+
+
+def write_compiled(target: Path, sources: dict[str, str] | None, data: dict[str, Any]) -> Path:
+    """Write build-time data derived from packaged ``sources`` (their stamps) to ``target``, atomically."""
+    assert sources is not None, "a packaged source is unreadable"
+    COMPILED_DIR.mkdir(exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"sources": sources, "data": data}, separators=(",", ":")), encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def read_compiled(target: Path, sources: list[Path]) -> dict[str, Any] | None:
+    """The data :func:`write_compiled` wrote, if it was derived from exactly ``sources`` as they are now."""
+    try:
+        with open(target, encoding="utf-8") as fh:
+            obj = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(obj, dict) or not isinstance(obj.get("data"), dict):
+        return None
+    if obj.get("sources") != source_stamps(sources):
+        return None
+    data: dict[str, Any] = obj["data"]
+    return data
+
+
+def compile_all() -> list[Path]:
+    """The build step: every packaged TOML file as JSON, then the validated catalog and the resolved
+    packaged platform set derived from them."""
+    from vmplatform.model.features import compile_catalog
+    from vmplatform.model.platforms import compile_platforms
+
+    return [*compile_packaged(), compile_catalog(), compile_platforms()]
+
+
 def packaged_sources() -> list[Path]:
     return sorted(DATA_DIR.rglob("*.toml"))
 
@@ -132,5 +174,5 @@ def _decode(obj: dict[str, Any]) -> object:
 
 
 if __name__ == "__main__":
-    for written in compile_packaged():
+    for written in compile_all():
         print(written)

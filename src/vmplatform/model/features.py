@@ -10,10 +10,11 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from vmplatform.errors import DataFileError, UnknownNameError
 from vmplatform.model import _toml, probe_spec
@@ -238,5 +239,71 @@ def load_catalog(path: Path | None = None) -> Catalog:
 
 @cache
 def default_catalog() -> Catalog:
-    """The catalog shipped in the package (loaded once per process)."""
-    return load_catalog()
+    """The catalog shipped in the package (loaded once per process): its build-time compilation
+    (:func:`compile_catalog`) while that matches the source, else the source itself."""
+    return _compiled_catalog() or load_catalog()
+
+
+# -- the packaged catalog, validated and compiled at build time ---------------------------------
+# ``python -m vmplatform.model._toml`` (scripts/setup-host, scripts/test) writes it; a start-up then reads
+# one JSON file instead of validating every entry again. tests/model/test_compiled_data.py holds it
+# to the source.
+COMPILED_CATALOG = _toml.COMPILED_DIR / "catalog.json"
+_SOURCE = "features.toml"
+
+
+def _feature_json(f: HostFeature) -> dict[str, object]:
+    return {"id": f.id, "summary": f.summary, "category": f.category.value, "applies-to": f.applies_to.value,
+            "linux": f.linux, "linux-source": f.linux_source, "qemu": f.qemu, "qemu-source": f.qemu_source,
+            "probe": {"kind": type(f.probe).__name__,
+                      **{fd.name: getattr(f.probe, fd.name) for fd in fields(f.probe)}},
+            "governs": [{"driver": g.driver, "property": g.prop, "present": g.present, "absent": g.absent,
+                         "qemu": g.qemu, "source": g.source, "virtio-bit": g.virtio_bit,
+                         "host-default": g.host_default, "needs-feature": g.needs_feature} for g in f.governs],
+            "requires": list(f.requires), "notes": f.notes, "upstream-default": f.upstream_default,
+            "gaps": [{"since": g.since, "until": g.until, "source": g.source} for g in f.gaps]}
+
+
+def _feature_from(o: dict[str, Any]) -> HostFeature:
+    p = o["probe"]
+    return HostFeature(
+        id=o["id"], summary=o["summary"], category=Category(o["category"]), applies_to=AppliesTo(o["applies-to"]),
+        linux=o["linux"], linux_source=o["linux-source"], qemu=o["qemu"], qemu_source=o["qemu-source"],
+        probe=_probe_from(p),
+        governs=tuple(GovernedProperty(g["driver"], g["property"], g["present"], g["absent"], g["qemu"],
+                                       g["source"], g["virtio-bit"], g["host-default"], g["needs-feature"])
+                      for g in o["governs"]),
+        requires=tuple(o["requires"]), notes=o["notes"], upstream_default=o["upstream-default"],
+        gaps=tuple(Gap(g["since"], g["until"], g["source"]) for g in o["gaps"]))
+
+
+def _probe_from(o: dict[str, Any]) -> ProbeSpec:
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in o.items() if k != "kind"}
+    return _PROBE_KINDS[o["kind"]](**values)
+
+
+_PROBE_KINDS: dict[str, type[ProbeSpec]] = {cls.__name__: cls for cls in (
+    probe_spec.TunFeatures, probe_spec.TunOffload, probe_spec.TunSteeringEbpf, probe_spec.BpfProgLoad,
+    probe_spec.VhostFeatures, probe_spec.KvmCapability, probe_spec.Sysconf, probe_spec.FileValue)}
+
+
+def compile_catalog() -> Path:
+
+    """Validate the packaged catalog from its source and write its compiled form (build time)."""
+    path = DATA_DIR / _SOURCE
+    catalog = load_catalog(path)
+    return _toml.write_compiled(COMPILED_CATALOG, _toml.source_stamps([path]),
+                                {"features": [_feature_json(f) for f in catalog]})
+
+
+def _compiled_catalog() -> Catalog | None:
+    """The compiled packaged catalog, or None when absent or not made from the current source."""
+    path = DATA_DIR / _SOURCE
+    data = _toml.read_compiled(COMPILED_CATALOG, [path])
+    if data is None:
+        return None
+    try:
+        features = {f.id: f for f in map(_feature_from, data["features"])}
+    except (KeyError, TypeError, ValueError):
+        return None  # written by another version of this code: read the source
+    return Catalog(MappingProxyType(features), str(path))

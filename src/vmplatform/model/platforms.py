@@ -17,14 +17,19 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from vmplatform.errors import DataFileError, UnknownNameError
 from vmplatform.model import _toml
 from vmplatform.model._toml import DATA_DIR
-from vmplatform.model.features import Catalog, Category, default_catalog
+from vmplatform.model.features import Catalog, Category, HostFeature, default_catalog, load_catalog
 from vmplatform.model.fields import Fields
 from vmplatform.model.jsonvalue import JsonObject
-from vmplatform.model.releases import Release, kernel_version, release_of, upstream_features, why_in_upstream
+
+# The upstream releases are derived from the catalog when the platforms are compiled (build time) or
+# read from sources other than the package; reading the compiled set needs none of it.
+if TYPE_CHECKING:
+    from vmplatform.model.releases import Release
 
 #: libvirt's machine-name charset.
 PLATFORM_NAME = re.compile(r"^[a-zA-Z0-9_.-]+$")
@@ -184,6 +189,8 @@ class PlatformSet:
             return self._platforms[name]
         except KeyError:
             pass
+        from vmplatform.model.releases import kernel_version
+
         hint = "list them with 'vmplatform platforms list' or 'vmplatform qemu -platform help'"
         upstream = self.upstream()
         wanted = kernel_version(name[len("linux-"):]) if name.startswith("linux-") else ()
@@ -203,6 +210,8 @@ class PlatformSet:
 
     def upstream(self) -> list[Platform]:
         """The upstream release platforms, oldest first."""
+        from vmplatform.model.releases import kernel_version
+
         return sorted((p for p in self._platforms.values() if p.derived),
                       key=lambda p: kernel_version(p.kernel))
 
@@ -229,6 +238,18 @@ class PlatformSet:
                                 "a different platform with this name is already defined")
         return PlatformSet({**self._platforms, platform.name: platform}, self.catalog)
 
+    def provided_by(self, feature: HostFeature) -> str:
+        """What provides ``feature``: the kernel release and the first upstream platform with it."""
+        first = self.first_providing(feature.id)
+        parts = []
+        if feature.linux:
+            parts.append(f"Linux >= {feature.linux}")
+        if first is not None:
+            parts.append(f"platform {first.name}")
+        if not parts:
+            return "a host where it is enabled (it is not tied to a kernel release)"
+        return " / ".join(parts)
+
     def first_providing(self, feature: str, vendor: str = "upstream") -> Platform | None:
         """The oldest platform of ``vendor`` that guarantees ``feature``."""
         for p in self.ordered():
@@ -238,6 +259,8 @@ class PlatformSet:
 
 
 def _parse_release(t: Fields) -> Release:
+    from vmplatform.model.releases import Release, kernel_version, release_of
+
     t.check_keys({"version", "released", "source", "lts", "notes"})
     version = t.text("version")
     key = kernel_version(version)
@@ -250,6 +273,8 @@ def _parse_release(t: Fields) -> Release:
 
 def _derive_upstream(releases: Sequence[tuple[Release, Fields]], catalog: Catalog) -> dict[str, _Raw]:
     """One raw platform per release, each inheriting the previous one (rule: vmplatform.model.releases)."""
+    from vmplatform.model.releases import upstream_features, why_in_upstream
+
     out: dict[str, _Raw] = {}
     prev: tuple[str, frozenset[str]] | None = None
     head = ""  # oldest release of the current run of identical guarantees
@@ -279,8 +304,16 @@ def _derive_upstream(releases: Sequence[tuple[Release, Fields]], catalog: Catalo
 def load_platforms(extra_dirs: Sequence[Path] = (), *, catalog: Catalog | None = None,
                    env: Mapping[str, str] | None = None,
                    system: Path | None = SYSTEM_DIR, packaged: bool = True) -> PlatformSet:
-    """Load every definition on the search path, derive the upstream releases, resolve inheritance."""
-    catalog = catalog or default_catalog()
+    """Load every definition on the search path, derive the upstream releases, resolve inheritance.
+
+    The packaged definitions alone, with the packaged catalog, come from their build-time compilation
+    (:func:`compile_platforms`) while it matches the sources."""
+    if catalog is None or catalog is default_catalog():
+        catalog = default_catalog()
+        if packaged and not extra_dirs and not _has_definitions(search_path(env=env, system=system, packaged=False)):
+            compiled = _compiled_platforms(catalog)
+            if compiled is not None:
+                return compiled
     raws: dict[str, _Raw] = {}
     releases: dict[str, tuple[Release, Fields]] = {}
     for d in extra_dirs:
@@ -376,3 +409,66 @@ def _resolve_all(raws: Mapping[str, _Raw], catalog: Catalog) -> dict[str, Platfo
     for name in raws:
         resolve(name, ())
     return done
+
+
+# -- the packaged platforms, derived and resolved at build time ---------------------------------
+# ``python -m vmplatform.model._toml`` (scripts/setup-host, scripts/test) writes them; a start-up then reads
+# one JSON file instead of deriving ~100 upstream releases from the catalog and resolving every
+# inheritance chain. tests/model/test_compiled_data.py holds it to the sources.
+COMPILED_PLATFORMS = _toml.COMPILED_DIR / "platforms.json"
+
+
+def _has_definitions(dirs: Iterable[Path]) -> bool:
+    for d in dirs:
+        try:
+            if os.path.isfile(d) or any(n.endswith(".toml") for n in os.listdir(d)):
+                return True
+        except OSError:
+            continue  # absent: nothing defined there
+    return False
+
+
+def _packaged_sources() -> list[Path]:
+    """The files the packaged platform set is made from: the catalog and every packaged definition."""
+    pdir = DATA_DIR / "platforms"
+    try:
+        names = sorted(n for n in os.listdir(pdir) if n.endswith(".toml"))
+    except OSError:
+        names = []
+    return [DATA_DIR / "features.toml", *(pdir / n for n in names)]
+
+
+def _platform_json(p: Platform) -> dict[str, object]:
+    return {"name": p.name, "description": p.description, "vendor": p.vendor, "released": p.released.isoformat(),
+            "kernel": p.kernel, "features": sorted(p.features), "inherits": p.inherits, "add": list(p.add),
+            "remove": list(p.remove), "feature-sources": dict(p.feature_sources), "left-out": dict(p.left_out),
+            "source": p.source, "origin": os.path.relpath(p.origin, DATA_DIR), "derived": p.derived}
+
+
+def _platform_from(o: dict[str, Any]) -> Platform:
+    return Platform(
+        name=o["name"], description=o["description"], vendor=o["vendor"],
+        released=datetime.date.fromisoformat(o["released"]), kernel=o["kernel"], features=frozenset(o["features"]),
+        inherits=o["inherits"], add=tuple(o["add"]), remove=tuple(o["remove"]),
+        feature_sources=MappingProxyType(o["feature-sources"]), left_out=MappingProxyType(o["left-out"]),
+        source=o["source"], origin=str(DATA_DIR / o["origin"]), derived=o["derived"])
+
+
+def compile_platforms() -> Path:
+    """Load the packaged platforms from their sources and write their compiled form (build time)."""
+    catalog = load_catalog()
+    platforms = load_platforms(catalog=catalog, env={}, system=None)
+    return _toml.write_compiled(COMPILED_PLATFORMS, _toml.source_stamps(_packaged_sources()),
+                                {"platforms": [_platform_json(p) for p in platforms._platforms.values()]})
+
+
+def _compiled_platforms(catalog: Catalog) -> PlatformSet | None:
+    """The compiled packaged platform set, or None when absent or not made from the current sources."""
+    data = _toml.read_compiled(COMPILED_PLATFORMS, _packaged_sources())
+    if data is None:
+        return None
+    try:
+        platforms = {p.name: p for p in map(_platform_from, data["platforms"])}
+    except (KeyError, TypeError, ValueError):
+        return None  # written by another version of this code: read the sources
+    return PlatformSet(platforms, catalog)

@@ -12,25 +12,30 @@ The schema is documented in docs/manifest.md.
 
 from __future__ import annotations
 
-import datetime
 import enum
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from vmplatform.errors import FileFormatError, HostLacksFeatures, MissingFeature, VmplatformError
+from vmplatform.errors import FileFormatError, VmplatformError
 from vmplatform.model import _jsontext
-from vmplatform.model.features import Category
 from vmplatform.model.fields import Document, Fields, kind_of
 from vmplatform.model.jsonvalue import JsonObject
-from vmplatform.model.machines import MachineCatalog, normalize_value
-from vmplatform.model.platforms import Platform, PlatformSet
-from vmplatform.model.report import FeatureStatus, HostReport
 from vmplatform.model.vm import Accel
-from vmplatform.resolution.resolve import Layer, Resolution
-from vmplatform.resolution.support import unusable_here
-from vmplatform.resolution.verdict import Verdict, judge
+from vmplatform.resolution.layers import Layer
+
+# Reading a manifest and checking it against a host (the libvirt hook on every guarded start) needs
+# none of the resolution machinery; making one (analyze) does, and imports it there.
+if TYPE_CHECKING:
+    import datetime
+
+    from vmplatform.model.machines import MachineCatalog
+    from vmplatform.model.platforms import Platform, PlatformSet
+    from vmplatform.model.report import HostReport
+    from vmplatform.resolution.resolve import Resolution
+    from vmplatform.resolution.verdict import Verdict
 
 SCHEMA = "vmplatform/manifest/1"
 
@@ -127,6 +132,11 @@ def require_usable(res: Resolution, report: HostReport, platforms: PlatformSet) 
     so without this check a manifest could be written for a VM its own host
     cannot start, and that no host would then satisfy.
     """
+    from vmplatform.errors import HostLacksFeatures, MissingFeature
+    from vmplatform.model.features import Category
+    from vmplatform.model.report import FeatureStatus
+    from vmplatform.resolution.support import unusable_here
+
     catalog = platforms.catalog
     missing: dict[str, MissingFeature] = {}
     for p in res.properties:
@@ -147,6 +157,8 @@ def require_usable(res: Resolution, report: HostReport, platforms: PlatformSet) 
 
 def host_platform(report: HostReport, platforms: PlatformSet) -> Platform:
     """The 'host' scope: everything this host offers, as a synthetic platform."""
+    from vmplatform.model.platforms import Platform
+
     date = _report_date(report)
     feats = frozenset(f for f in report.supported() if f in platforms.catalog)
     return Platform(name=f"host-{report.host.hostname}", description=f"everything host {report.host.hostname} "
@@ -155,6 +167,8 @@ def host_platform(report: HostReport, platforms: PlatformSet) -> Platform:
 
 
 def _report_date(report: HostReport) -> datetime.date:
+    import datetime
+
     try:
         return datetime.date.fromisoformat(report.probed_at[:10])
     except ValueError:
@@ -233,6 +247,8 @@ def machine_type_changes(manifest: Manifest, mc: MachineCatalog) -> list[str]:
     props (RHEL-80313 turned USO off in pc-q35-rhel9.6.0). A destination
     started without the manifest's pins would then offer a different ABI.
     """
+    from vmplatform.model.machines import normalize_value
+
     problems = []
     try:
         machine = mc.get(manifest.machine)
@@ -268,6 +284,8 @@ def check_manifest(manifest: Manifest, report: HostReport, platforms: PlatformSe
     ``extra_problems`` are reasons found elsewhere (e.g. a domain XML that lost
     its pins); any makes the verdict ``incompatible``.
     """
+    from vmplatform.resolution.verdict import judge
+
     problems = (machine_type_changes(manifest, mc) if mc is not None else []) + list(extra_problems)
     subject = "this VM" if manifest.migratable else "this VM (scope host: not migratable)"
     return judge(dict(manifest.requires), manifest.relevant, report, platforms, problems, subject)

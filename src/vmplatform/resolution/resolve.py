@@ -23,7 +23,6 @@ release that would provide it.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -34,16 +33,8 @@ from vmplatform.model.machines import MachineCatalog, MachineType, normalize_val
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
 from vmplatform.model.vm import Accel, Backend, Device, VmConfig
+from vmplatform.resolution.layers import Layer as Layer  # re-exported: the resolver's own vocabulary
 from vmplatform.resolution.support import unusable_here
-
-
-class Layer(enum.Enum):
-    DEVICE_DEFAULT = "device-default"
-    MACHINE_TYPE = "machine-type"
-    BACKEND = "backend"
-    PLATFORM = "platform"
-    USER_GLOBAL = "user-global"
-    USER_DEVICE = "user-device"
 
 
 @dataclass(frozen=True)
@@ -191,15 +182,7 @@ def _resolve_one(mc: MachineCatalog, machine: MachineType, config: VmConfig, pla
 
 
 def provided_by(feature: HostFeature, platforms: PlatformSet) -> str:
-    first = platforms.first_providing(feature.id)
-    parts = []
-    if feature.linux:
-        parts.append(f"Linux >= {feature.linux}")
-    if first is not None:
-        parts.append(f"platform {first.name}")
-    if not parts:
-        return "a host where it is enabled (it is not tied to a kernel release)"
-    return " / ".join(parts)
+    return platforms.provided_by(feature)
 
 
 def check_host(res: Resolution, report: HostReport, platforms: PlatformSet) -> list[MissingFeature]:

@@ -20,10 +20,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from vmplatform.model.jsonvalue import JsonObject
-from vmplatform.model.platforms import PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
+
+if TYPE_CHECKING:
+    from vmplatform.model.platforms import PlatformSet
 
 
 class Result(enum.Enum):
@@ -75,9 +78,7 @@ class Verdict:
 
 def provided_by(feature: str, platforms: PlatformSet) -> str:
     """What would provide ``feature``: the kernel release and the first platform with it."""
-    from vmplatform.resolution.resolve import provided_by as _provided_by
-
-    return _provided_by(platforms.catalog.get(feature), platforms)
+    return platforms.provided_by(platforms.catalog.get(feature))
 
 
 def judge(required: dict[str, str], relevant: Iterable[str], report: HostReport, platforms: PlatformSet,
