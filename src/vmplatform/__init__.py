@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import importlib
 
-TYPE_CHECKING = False  # importing typing costs CLI start-up time; only mypy needs it
-if TYPE_CHECKING:
-    from typing import Any
-
 __version__ = "0.1.0"
 
 # the public names, by the module that defines them
@@ -41,7 +37,7 @@ _EXPORTS: dict[str, str] = {name: module for module, names in _PUBLIC.items() fo
 __all__ = sorted([*_EXPORTS, "__version__", "probe_host"])
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'vmplatform' has no attribute {name!r}")
@@ -54,40 +50,9 @@ def __dir__() -> list[str]:
     return __all__
 
 
-def probe_host(catalog: Catalog | None = None, *, userns: bool = True) -> HostReport:
+def probe_host(catalog: object = None, *, userns: bool = True) -> object:
     """Probe this host with real Linux ioctls (never launches QEMU); returns a HostReport."""
     from vmplatform.model.features import default_catalog
     from vmplatform.probe.linux import LinuxProbe
 
-    return LinuxProbe(userns=userns).run(catalog or default_catalog())
-
-
-if TYPE_CHECKING:
-    from vmplatform.errors import (
-        DataFileError,
-        HostLacksFeatures,
-        HostReportError,
-        MissingFeature,
-        ProbeError,
-        QemuError,
-        UnknownNameError,
-        UsageError,
-        VmplatformError,
-    )
-    from vmplatform.model.features import (
-        AppliesTo,
-        Catalog,
-        Category,
-        GovernedProperty,
-        HostFeature,
-        default_catalog,
-        load_catalog,
-    )
-    from vmplatform.model.machines import MachineCatalog, default_machine_catalog
-    from vmplatform.model.platforms import Platform, PlatformSet, load_platforms
-    from vmplatform.model.report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport
-    from vmplatform.model.vm import Backend, Device, VmConfig
-    from vmplatform.probe.fake import FakeHost
-    from vmplatform.probe.linux import LinuxProbe
-    from vmplatform.resolution.resolve import Resolution, require_host, resolve
-    from vmplatform.resolution.support import PlatformSupport, SupportReport, evaluate
+    return LinuxProbe(userns=userns).run(catalog or default_catalog())  # type: ignore[arg-type]

@@ -14,10 +14,10 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from vmplatform.errors import InternalError, UsageError, VmplatformError
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-
-TYPE_CHECKING = False  # importing typing costs CLI start-up time; only mypy needs it
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import argparse

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vmplatform.cli._common import add_host, add_json, add_platform_dir, host_report, platforms_from, print_json
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from vmplatform.model.platforms import PlatformSet
     from vmplatform.model.report import HostReport

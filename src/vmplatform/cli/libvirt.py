@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vmplatform.cli._common import add_host, add_platform_dir, host_report, platforms_from
 from vmplatform.cli._vm import add_network_xml, add_scope_arguments, analyse
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from vmplatform.model.platforms import PlatformSet
     from vmplatform.model.report import HostReport

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from vmplatform.cli._common import add_json
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 

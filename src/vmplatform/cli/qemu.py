@@ -11,8 +11,8 @@ import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
@@ -146,33 +146,21 @@ def _exec(ns: argparse.Namespace, binary: str | None, argv: list[str]) -> int:
 
 
 def _without_platform(args: list[str]) -> list[str]:
-    out, skip = [], False
-    for a in args:
-        if skip:
-            skip = False
-        elif a in ("-platform", "--platform"):
-            skip = True
-        else:
-            out.append(a)
-    return out
+    from vmplatform.qemu.argv import without_option
+
+    return without_option(args, "-platform")
 
 
 def _platform_value(args: list[str]) -> str | None:
-    for i, a in enumerate(args[:-1]):
-        if a in ("-platform", "--platform"):
-            return args[i + 1]
-    return None
+    from vmplatform.qemu.argv import option_value
+
+    return option_value(args, "-platform")
 
 
 def _help_accel(args: list[str]) -> Accel | None:
     """The accelerator named in the argv (for -platform help), else None: the host's."""
-    import re
-
     from vmplatform.model.features import Accel
+    from vmplatform.qemu.argv import named_accel
 
-    text = " ".join(args)
-    if "-enable-kvm" in args or re.search(r"(^|[ ,:=])kvm(\b|$)", text) and "accel" in text:
-        return Accel.KVM
-    if re.search(r"accel[ =]tcg", text):
-        return Accel.TCG
-    return None
+    named = named_accel(args)
+    return None if named is None else {"kvm": Accel.KVM, "tcg": Accel.TCG}.get(named.value)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmplatform.errors import HostReportError, VmplatformError
 from vmplatform.fleet.store import BATCH, Incoming, Row, Store, StoreUnavailable, row_of
@@ -25,7 +25,6 @@ from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.report import SCHEMA as REPORT_SCHEMA
 from vmplatform.model.report import from_json_obj
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from tqdm import tqdm
 

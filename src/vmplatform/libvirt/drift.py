@@ -17,6 +17,8 @@ with the manifest.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vmplatform.libvirt.domain import Domain, qemu_argv
 from vmplatform.model.machines import MachineCatalog
 from vmplatform.model.platforms import PlatformSet
@@ -25,7 +27,6 @@ from vmplatform.qemu.argv import devices_for_resolution, parse
 from vmplatform.resolution.manifest import Manifest
 from vmplatform.resolution.resolve import Resolution, resolve
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from vmplatform.libvirt.network import Networks
     from vmplatform.model.report import HostReport

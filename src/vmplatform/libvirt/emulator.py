@@ -35,10 +35,15 @@ PROG = "vmplatform-qemu"
 
 
 def _option(argv: Sequence[str], name: str) -> str | None:
-    for i, a in enumerate(argv[:-1]):
-        if a == name:
-            return argv[i + 1]
-    return None
+    """The value of QEMU option ``name``, read as QEMU reads its argv (:func:`vmplatform.qemu.argv.options`);
+    None when absent, or when the argv is not one QEMU reads (QEMU then says why)."""
+    from vmplatform.errors import UsageError
+    from vmplatform.qemu.argv import option_value
+
+    try:
+        return option_value(argv, name)
+    except UsageError:
+        return None
 
 
 def guest_name(argv: Sequence[str]) -> str | None:
@@ -86,7 +91,7 @@ def plan(argv: Sequence[str]) -> tuple[str, list[str], list[str]]:
     platform: Platform | None = None
     notes: list[str] = []
     m = start.manifest
-    has_platform_arg = "-platform" in argv
+    has_platform_arg = _option(argv, "-platform") is not None
     if m is not None and not has_platform_arg:
         platform = manifest_platform(m, platforms, name)
         if m.scope is Scope.HOST:

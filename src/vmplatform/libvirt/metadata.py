@@ -17,13 +17,13 @@ is left as it was.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 from xml.dom import minidom
 
 from vmplatform.libvirt import _xml
 from vmplatform.libvirt.namespace import ELEMENT, NAMESPACE, PREFIX
 from vmplatform.resolution.manifest import Manifest, ManifestError, loads
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from vmplatform.model.platforms import Platform, PlatformSet
 

@@ -22,6 +22,7 @@ The manifest goes into ``<metadata>`` (:mod:`vmplatform.libvirt.metadata`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 from xml.dom import minidom
 
 from vmplatform.libvirt import _xml
@@ -31,7 +32,6 @@ from vmplatform.libvirt.metadata import write_manifest
 from vmplatform.resolution.manifest import Manifest
 from vmplatform.resolution.resolve import Layer, Resolution
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from vmplatform.libvirt.device import DeviceInDomain
 

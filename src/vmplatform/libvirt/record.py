@@ -28,8 +28,8 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from vmplatform.model.machines import MachineCatalog
     from vmplatform.model.report import HostReport

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vmplatform.errors import FileFormatError
 
-TYPE_CHECKING = False  # typing costs ~5 ms of CLI start-up; only mypy needs it
 if TYPE_CHECKING:
     import datetime
     import enum
-    from typing import Any, TypeVar
 
     T = TypeVar("T")
     E = TypeVar("E", bound=enum.Enum)

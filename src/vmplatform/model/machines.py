@@ -16,16 +16,13 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from vmplatform.errors import DataFileError, UnknownNameError
 from vmplatform.model import _jsontext
 from vmplatform.model._toml import DATA_DIR
 from vmplatform.model.fields import Document, Fields
 from vmplatform.model.jsonvalue import JsonObject
-
-TYPE_CHECKING = False  # typing costs front-end start-up time; only mypy needs it
-if TYPE_CHECKING:
-    from typing import Any
 
 SCHEMA = "vmplatform/machine-catalog/1"
 

@@ -11,10 +11,10 @@ masks) the catalog's figure must agree with the names it gives.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vmplatform.model.fields import Fields
 
-TYPE_CHECKING = False  # typing costs ~5 ms of CLI start-up; only mypy needs it
 if TYPE_CHECKING:
     from vmplatform.model.jsonvalue import JsonObject, JsonValue
 

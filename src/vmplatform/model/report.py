@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from vmplatform.errors import HostReportError
 from vmplatform.model import _jsontext
@@ -20,11 +21,8 @@ from vmplatform.model.fields import Document, Fields, kind_of
 SCHEMA = "vmplatform/host-report/1"
 _REGEN = "produce a fresh one on that host with 'vmplatform probe --json > REPORT.json'"
 
-TYPE_CHECKING = False  # typing costs ~5 ms of CLI start-up; only mypy needs it
 if TYPE_CHECKING:
-
     from vmplatform.model.jsonvalue import JsonObject
-
 
 
 class FeatureStatus(enum.Enum):

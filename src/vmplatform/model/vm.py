@@ -30,11 +30,11 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from vmplatform.errors import UsageError
 from vmplatform.model.machines import normalize_value
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from vmplatform.model.machines import MachineCatalog
 

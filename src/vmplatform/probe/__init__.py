@@ -11,8 +11,8 @@ Submodules are imported on first use, to keep CLI start-up fast.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from vmplatform.probe.base import Prober
     from vmplatform.probe.fake import FakeHost

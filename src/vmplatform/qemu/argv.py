@@ -56,7 +56,8 @@ from vmplatform.model.vm import (
 )
 
 __all__ = ["NO_VNET_HDR_NETDEVS", "FOREIGN_NETDEVS", "QemuCommandLine", "DeviceArg", "Option", "parse",
-           "parse_opts", "split_opts", "devices_for_resolution", "NIC_MODELS", "is_help_request"]
+           "parse_opts", "split_opts", "devices_for_resolution", "NIC_MODELS", "is_help_request", "options",
+           "option_value", "without_option", "named_accel"]
 
 # Used when the machine catalog has no option table (an older snapshot).
 FALLBACK_FLAGS = frozenset({
@@ -226,6 +227,44 @@ def _tokenise(argv: Sequence[str], mc: MachineCatalog | None) -> list[Option]:
         out.append(Option(i, name, value))
         i += 2 if takes else 1
     return out
+
+
+def options(argv: Sequence[str], mc: MachineCatalog | None = None) -> list[Option]:
+    """QEMU's argv as options: which token is an option and which its value, decided by ``mc``'s option
+    table (without one, every option outside :data:`FALLBACK_FLAGS` takes a value). The one reader of
+    QEMU's argv syntax: ``vmplatform qemu``, the front-end and ``vmplatform-qemu`` all go through it."""
+    return _tokenise(argv, mc)
+
+
+def option_value(argv: Sequence[str], name: str, mc: MachineCatalog | None = None) -> str | None:
+    """The value of the first ``name`` option (``-platform``, ``-name``, ``-uuid``; ``--name`` counts too),
+    None when there is none."""
+    return next((o.value for o in _tokenise(argv, mc) if o.name == name), None)
+
+
+def without_option(argv: Sequence[str], name: str, mc: MachineCatalog | None = None) -> list[str]:
+    """``argv`` without any ``name`` option and its value; every other token byte for byte."""
+    drop: set[int] = set()
+    for o in _tokenise(argv, mc):
+        if o.name == name:
+            drop |= {o.index, o.index + 1} if o.value is not None else {o.index}
+    return [a for i, a in enumerate(argv) if i not in drop]
+
+
+def named_accel(argv: Sequence[str], mc: MachineCatalog | None = None) -> Accel | None:
+    """The accelerator ``argv`` names (``-accel``, ``-machine accel=``, ``-enable-kvm``; the last one wins,
+    as in :class:`_Reader`), None when it names none or one QEMU does not know."""
+    reader = _Reader(mc)
+    named = False
+    for opt in _tokenise(argv, mc):
+        if opt.name in ("-accel", "-enable-kvm") or \
+                opt.name in ("-machine", "-M") and opt.value is not None and "accel" in parse_opts(opt.value, "type"):
+            named = True
+            try:
+                reader.read_accel(opt)
+            except UsageError:
+                return None
+    return reader.accel if named else None
 
 
 def is_help_request(argv: Sequence[str], mc: MachineCatalog | None = None) -> bool:
@@ -427,20 +466,31 @@ class _Reader:
     sets: list[tuple[str, str, str, str]] = field(default_factory=list)
     unplaced: list[Unplaced] = field(default_factory=list)
 
+    def read_accel(self, opt: Option) -> None:
+        """The accelerator part of an option (``-enable-kvm``, ``-accel``, ``-machine accel=``)."""
+        if opt.name == "-enable-kvm":
+            self.accel = Accel.KVM
+        elif opt.value is None:
+            return
+        elif opt.name == "-accel":
+            self.accel = Accel.parse(parse_opts(opt.value, "accel").get("accel", self.accel.value))
+        elif opt.name in ("-machine", "-M"):
+            accel = parse_opts(opt.value, "type").get("accel")
+            if accel is not None:
+                self.accel = Accel.parse(accel)
+
     def read(self, opt: Option) -> None:
         name, value = opt.name, opt.value
-        if name == "-enable-kvm":
-            self.accel = Accel.KVM
+        self.read_accel(opt)
         if value is None:
             return
         if name == "-accel":
-            self.accel = Accel.parse(parse_opts(value, "accel").get("accel", self.accel.value))
+            pass
         elif name in ("-machine", "-M"):
             props = parse_opts(value, "type")
             if "type" in props:
                 self.machine_type = props.pop("type")
-            if "accel" in props:
-                self.accel = Accel.parse(props.pop("accel"))
+            props.pop("accel", None)
             self.machine_props.update(props)
             self.pflash += [props[k] for k in ("pflash0", "pflash1") if k in props]
         elif name == "-netdev":
