@@ -89,18 +89,26 @@ async def _serve(ns: argparse.Namespace, local: LocalCommands, guard: HotplugGua
     endpoint = Endpoint(ns.connect, ns.listen, local, greeting_timeout=ns.greeting_timeout, hotplug=guard)
     loop = asyncio.get_running_loop()
     stopping: set[asyncio.Task[None]] = set()
+    serving, asked = False, False
 
     def stop() -> None:
+        nonlocal asked
+        if not serving:
+            asked = True  # still starting: stop as soon as the start is over
+            return
         task = loop.create_task(endpoint.stop())
         stopping.add(task)
         task.add_done_callback(stopping.discard)
 
-    async with endpoint:
+    # In place before the socket appears: a client that sees the socket may signal at once.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        async with endpoint:
+            serving = True
+            if not asked:
+                await endpoint.wait_closed()
+    finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop)
-        try:
-            await endpoint.wait_closed()
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+            loop.remove_signal_handler(sig)
     return 0
