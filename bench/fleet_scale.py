@@ -34,10 +34,11 @@ SEEDS = [ROOT / "tests/data/hosts", ROOT / "tests/data/probed", ROOT / "tests/da
 
 def make_vms(n: int, seed: int) -> list[object]:
     """``n`` manifests drawn from a few hundred distinct VMs the package resolves and analyses."""
+    from vmplatform.model.accel import Accel
     from vmplatform.model.machines import default_machine_catalog
     from vmplatform.model.platforms import load_platforms
     from vmplatform.model.report import loads
-    from vmplatform.model.vm import Accel, Backend, Device, VmConfig
+    from vmplatform.model.vm import Backend, Device, VmConfig
     from vmplatform.resolution.manifest import Scope, from_resolution
     from vmplatform.resolution.resolve import resolve
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.harness.realkernels.matrix import DATA_DIR, KernelRecord, load_records
-from vmplatform.model.features import Accel, Catalog, Category, default_catalog
+from vmplatform.model.accel import Accel
+from vmplatform.model.features import Catalog, Category, default_catalog
 from vmplatform.model.platforms import Platform, PlatformSet, load_platforms
 from vmplatform.model.report import FeatureStatus
 from vmplatform.resolution.support import evaluate

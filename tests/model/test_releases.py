@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from vmplatform.errors import UnknownNameError
-from vmplatform.model.features import Accel, Category, default_catalog
+from vmplatform.model.accel import Accel
+from vmplatform.model.features import Category, default_catalog
 from vmplatform.model.platforms import PlatformSet, load_platforms
 from vmplatform.model.releases import kernel_version, upstream_features
 from vmplatform.probe import FakeHost

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from vmplatform.errors import UsageError
+from vmplatform.model.accel import Accel
 from vmplatform.model.machines import default_machine_catalog
-from vmplatform.model.vm import Accel, Backend, Machine, Origin, VmModel, device, netdev
+from vmplatform.model.vm import Backend, Machine, Origin, VmModel, device, netdev
 from vmplatform.qemu.argv import is_help_request, parse, read_config
 
 MC = default_machine_catalog()

@@ -8,7 +8,7 @@ import pytest
 from vmplatform.cli import qemu as cli_qemu
 from vmplatform.errors import UsageError
 from vmplatform.libvirt import emulator
-from vmplatform.model.features import Accel
+from vmplatform.model.accel import Accel
 from vmplatform.qemu.argv import named_accel, option_value, options, without_option
 
 # libvirt's own form of a domain start (abridged from a libvirtd 11.3 command line)

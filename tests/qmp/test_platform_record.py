@@ -179,7 +179,7 @@ def test_argv_recording_another_platform_is_refused() -> None:
 def test_query_platforms_answers_for_the_vms_accelerator(host_report: HostReport) -> None:
     """A TCG VM: KVM-only features (KVM SMM) cannot make a platform unsupported for it."""
     skip_qemu()
-    from vmplatform.model.features import Accel
+    from vmplatform.model.accel import Accel
 
     platforms = load_platforms()
     local = LocalCommands(evaluate(host_report, platforms, Accel.KVM), platforms.catalog, None,

@@ -145,14 +145,20 @@ def test_a_derivatives_own_version_id_is_not_its_parents_release() -> None:
     assert _ubuntu_on(osr, "6.8.0-51-generic", NOBLE) == "linux-ubuntu-24.04"
 
 
-def test_os_release_keeps_the_ubuntu_base_of_a_derivative() -> None:
-    """The probe keeps UBUNTU_CODENAME from /etc/os-release (Linux Mint 22's file, verbatim keys)."""
-    from vmplatform.probe.identity import parse_os_release
+def test_os_release_keeps_the_ubuntu_base_of_a_derivative(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe keeps UBUNTU_CODENAME from /etc/os-release (Linux Mint 22's keys, as the standard
+    library's os-release(5) reader returns them) and drops what no rule reads."""
+    import platform
 
-    text = ('NAME="Linux Mint"\nVERSION="22 (Wilma)"\nID=linuxmint\nID_LIKE="ubuntu debian"\n'
-            'PRETTY_NAME="Linux Mint 22"\nVERSION_ID="22"\nVERSION_CODENAME=wilma\nUBUNTU_CODENAME=noble\n')
-    assert parse_os_release(text) == {"ID": "linuxmint", "ID_LIKE": "ubuntu debian", "PRETTY_NAME": "Linux Mint 22",
-                                      "VERSION_ID": "22", "VERSION_CODENAME": "wilma", "UBUNTU_CODENAME": "noble"}
+    from vmplatform.probe.identity import local_identity
+
+    mint = {"NAME": "Linux Mint", "VERSION": "22 (Wilma)", "ID": "linuxmint", "ID_LIKE": "ubuntu debian",
+            "PRETTY_NAME": "Linux Mint 22", "VERSION_ID": "22", "VERSION_CODENAME": "wilma",
+            "UBUNTU_CODENAME": "noble"}
+    monkeypatch.setattr(platform, "freedesktop_os_release", lambda: dict(mint))
+    assert dict(local_identity().os_release) == {
+        "ID": "linuxmint", "ID_LIKE": "ubuntu debian", "PRETTY_NAME": "Linux Mint 22", "VERSION_ID": "22",
+        "VERSION_CODENAME": "wilma", "UBUNTU_CODENAME": "noble"}
 
 
 def test_debian_12_on_its_backports_kernel_gets_the_backports_platform() -> None:

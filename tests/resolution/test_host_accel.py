@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from vmplatform.model.features import Accel, default_catalog
+from vmplatform.model.accel import Accel
+from vmplatform.model.features import default_catalog
 from vmplatform.model.platforms import load_platforms
 from vmplatform.model.report import HostReport, loads
 from vmplatform.probe.fake import FakeHost

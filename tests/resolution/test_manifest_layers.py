@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vmplatform.model.vm import Accel
+from vmplatform.model.accel import Accel
 from vmplatform.resolution import manifest
 from vmplatform.resolution.manifest import ManifestError
 from vmplatform.resolution.resolve import Layer

@@ -12,6 +12,7 @@ from tests.harness.corpus import MANIFESTS, report
 from tests.model.test_machine_catalogs import PLATFORMS, ROOT, USO, USO_OFF, catalog, machine, shipped_obj
 from vmplatform.model.report import loads
 from vmplatform.qemu.analysis import analyze
+from vmplatform.resolution.layers import Layer
 from vmplatform.resolution.manifest import Manifest, check_manifest, host_platform, machine_type_changes
 from vmplatform.resolution.manifest import loads as manifest_loads
 
@@ -49,7 +50,7 @@ def _manifest(*device_props: str) -> Manifest:
 def test_a_users_own_value_earlier_in_the_device_does_not_hide_drift_after_it() -> None:
     """host_tso4=off set by the user comes before the USO pins: the USO drift is still reported."""
     m = _manifest("host_tso4=off")
-    assert [(p.prop, p.source) for p in m.pins if p.prop == "host_tso4"] == [("host_tso4", "user-device")]
+    assert [(p.prop, p.source) for p in m.pins if p.prop == "host_tso4"] == [("host_tso4", Layer.USER_DEVICE)]
     after = shipped_obj()
     machine(after, "pc-q35-10.0")["compat-props"] += copy.deepcopy(USO_OFF)
     problems = machine_type_changes(m, catalog(after))
@@ -61,7 +62,7 @@ def test_a_changed_device_default_is_not_machine_type_drift() -> None:
     prop for another property of the device: the machine type does not touch host_uso, and the
     destination is started with the manifest's pins, which set it: no drift."""
     m = _manifest()
-    assert [(p.prop, p.value, p.source) for p in m.pins if p.prop == "host_uso"] == [("host_uso", "on", "platform")]
+    assert [(p.prop, p.value, p.source) for p in m.pins if p.prop == "host_uso"] == [("host_uso", "on", Layer.PLATFORM)]
     after = shipped_obj()
     after["device-defaults"]["virtio-net-device"]["host_uso"] = "off"
     machine(after, "pc-q35-10.0")["compat-props"].append(

@@ -9,10 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vmplatform.errors import HostLacksFeatures, UsageError
+from vmplatform.model.accel import Accel
 from vmplatform.model.features import Catalog, Category
 from vmplatform.model.machines import MachineCatalog, load_machine_catalog
 from vmplatform.model.platforms import PlatformSet
-from vmplatform.model.vm import Accel, Backend, VmConfig
+from vmplatform.model.vm import Backend, VmConfig
 from vmplatform.probe import FakeHost
 from vmplatform.resolution.resolve import Layer, check_host, nic, parse_global, qemu_global_args, require_host, resolve
 

@@ -23,8 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
+    from vmplatform.model.accel import Accel
     from vmplatform.model.platforms import platform_from_spec
-    from vmplatform.model.vm import Accel, Backend, Device, VmConfig
+    from vmplatform.model.vm import Backend, Device, VmConfig
     from vmplatform.qemu.readconfig import readconfig
     from vmplatform.resolution.resolve import require_host, resolve
 

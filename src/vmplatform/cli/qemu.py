@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
 
-    from vmplatform.model.features import Accel
+    from vmplatform.model.accel import Accel
 
 OWN = ("--qemu-binary", "--host", "--platform-dir", "--machine-catalog")
 OWN_FLAGS = ("--dry-run",)
@@ -159,7 +159,7 @@ def _platform_value(args: list[str]) -> str | None:
 
 def _help_accel(args: list[str]) -> Accel | None:
     """The accelerator named in the argv (for -platform help), else None: the host's."""
-    from vmplatform.model.features import Accel
+    from vmplatform.model.accel import Accel
     from vmplatform.qemu.argv import named_accel
 
     named = named_accel(args)

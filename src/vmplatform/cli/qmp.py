@@ -48,7 +48,7 @@ def run(ns: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from vmplatform.model.features import Accel
+    from vmplatform.model.accel import Accel
     from vmplatform.qmp.hotplug import HotplugGuard
     from vmplatform.qmp.local import LocalCommands
     from vmplatform.resolution.support import evaluate

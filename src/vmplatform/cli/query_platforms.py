@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from vmplatform.model.features import Accel
+    from vmplatform.model.accel import Accel
     from vmplatform.resolution.platform_text import absent_devices, support_lines
     from vmplatform.resolution.support import evaluate
 

@@ -35,8 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
+    from vmplatform.model.accel import Accel
     from vmplatform.model.platforms import platform_from_spec
-    from vmplatform.model.vm import Accel as VmAccel
     from vmplatform.model.vm import Backend, Device, VmConfig
     from vmplatform.resolution.resolve import parse_global, qemu_global_args, require_host, resolve
     from vmplatform.resolution.support import evaluate
@@ -48,7 +48,7 @@ def run(ns: argparse.Namespace) -> int:
         platform, platforms = platform_from_spec(ns.platform, platforms)
     else:
         assert report is not None
-        from vmplatform.model.features import Accel
+        from vmplatform.model.accel import Accel
 
         platform = evaluate(report, platforms, Accel(ns.accel)).default
         print(f"vmplatform: using platform {platform.name}, the default of host {report.name}", file=sys.stderr)
@@ -56,7 +56,7 @@ def run(ns: argparse.Namespace) -> int:
     types = ns.device or ["virtio-net-pci"]
     devices = tuple(Device(f"{'net' if 'net' in t else 'dev'}{i}", t, backend if "net" in t else None)
                     for i, t in enumerate(types))
-    config = VmConfig(machine=ns.machine, devices=devices, accel=VmAccel(ns.accel),
+    config = VmConfig(machine=ns.machine, devices=devices, accel=Accel(ns.accel),
                       user_globals=tuple(parse_global(g) for g in ns.globals))
     res = resolve(mc, platforms, config, platform)
     if report is not None:

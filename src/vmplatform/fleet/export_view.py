@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from vmplatform.errors import UsageError
-from vmplatform.model.features import Accel
+from vmplatform.model.accel import Accel
 from vmplatform.model.platforms import PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
 from vmplatform.resolution.baseline import Baseline, BaselineError, baseline

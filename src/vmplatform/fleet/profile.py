@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from vmplatform.model.features import Accel, Catalog, default_catalog
+from vmplatform.model.accel import Accel
+from vmplatform.model.features import Catalog, default_catalog
 from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport
 

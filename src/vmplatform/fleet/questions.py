@@ -417,8 +417,9 @@ class Plan:
     @staticmethod
     def pins(platform: Platform, platforms: PlatformSet, machine: str | None) -> PlanPins:
         """How to start the VM on ``platform``: with the front-end, with plain QEMU, with libvirt."""
+        from vmplatform.model.accel import Accel
         from vmplatform.model.machines import default_machine_catalog
-        from vmplatform.model.vm import Accel, VmConfig
+        from vmplatform.model.vm import VmConfig
         from vmplatform.resolution.resolve import nic, qemu_global_args, resolve
 
         mc = default_machine_catalog()

@@ -77,7 +77,7 @@ from xml.dom import minidom
 from vmplatform.libvirt import _xml
 from vmplatform.libvirt._xml import QEMU_NS, DomainXmlError
 from vmplatform.libvirt.network import Networks
-from vmplatform.model.vm import Accel
+from vmplatform.model.accel import Accel
 
 TAP_TYPES = frozenset({"network", "bridge", "direct", "ethernet"})
 NO_VNET_HDR_TYPES = frozenset({"user", "server", "client", "mcast", "udp", "internal"})

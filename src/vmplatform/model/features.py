@@ -19,6 +19,7 @@ from typing import Any
 from vmplatform.errors import DataFileError, UnknownNameError
 from vmplatform.model import _toml, probe_spec
 from vmplatform.model._toml import DATA_DIR
+from vmplatform.model.accel import Accel
 from vmplatform.model.fields import Fields
 from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.probe_spec import ProbeSpec
@@ -40,13 +41,6 @@ class AppliesTo(enum.Enum):
     TAP_VHOST = "tap-vhost"  # netdev tap with vhost=on
     KVM = "kvm"              # accel=kvm
     ANY = "any"              # every VM
-
-
-class Accel(enum.Enum):
-    """The accelerator a VM runs under: decides whether KVM-only features matter."""
-
-    KVM = "kvm"
-    TCG = "tcg"
 
 
 @dataclass(frozen=True)

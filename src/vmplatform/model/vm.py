@@ -10,7 +10,8 @@ refused by name (:meth:`VmModel.refuse_unplaced`), never warned about.
 Building one (all values are QEMU's own text: ``"on"``, ``"off"``, numbers as
 strings; :func:`device` and :func:`netdev` normalise JSON values)::
 
-    from vmplatform.model.vm import Accel, Machine, VmModel, device, netdev
+    from vmplatform.model.vm import Machine, VmModel, device, netdev
+    from vmplatform.model.accel import Accel
 
     vm = VmModel(
         machine=Machine("pc-q35-10.0", Accel.KVM, {"smm": "on"}),
@@ -33,6 +34,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from vmplatform.errors import UsageError
+from vmplatform.model.accel import Accel
 from vmplatform.model.machines import normalize_value
 
 if TYPE_CHECKING:
@@ -65,28 +67,6 @@ class Device:
     type: str                                # user-facing QOM type, e.g. virtio-net-pci
     backend: Backend | None = None           # for NICs
     props: Mapping[str, str] = field(default_factory=dict)   # explicit -device properties
-
-
-class Accel(enum.Enum):
-    """QEMU's accelerators (``-accel help``); the value is QEMU's name."""
-
-    KVM = "kvm"
-    TCG = "tcg"
-    XEN = "xen"
-    HVF = "hvf"
-    WHPX = "whpx"
-    NVMM = "nvmm"
-    QTEST = "qtest"
-
-    @classmethod
-    def parse(cls, text: str) -> Accel:
-        """``kvm``, ``kvm:tcg`` (the first is what runs when it is available)."""
-        name = text.split(":")[0].strip().lower()
-        try:
-            return cls(name)
-        except ValueError:
-            raise UsageError(f"unknown accelerator '{text}'",
-                             "QEMU knows " + ", ".join(a.value for a in cls)) from None
 
 
 @dataclass(frozen=True)

@@ -38,11 +38,11 @@ from pathlib import Path
 
 from vmplatform.errors import UsageError
 from vmplatform.model import _jsontext
+from vmplatform.model.accel import Accel
 from vmplatform.model.machines import MachineCatalog
 from vmplatform.model.vm import (
     FOREIGN_NETDEVS,
     NO_VNET_HDR_NETDEVS,
-    Accel,
     Device,
     Firmware,
     GlobalProp,

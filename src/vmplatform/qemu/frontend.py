@@ -14,11 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from vmplatform.errors import UsageError
-from vmplatform.model.features import Accel
 from vmplatform.model.machines import MachineCatalog
 from vmplatform.model.platforms import Platform, PlatformSet, platform_from_spec
 from vmplatform.model.report import HostReport
-from vmplatform.model.vm import Accel as VmAccel
 from vmplatform.model.vm import VmModel
 from vmplatform.qemu.argv import DeviceArg, QemuCommandLine, devices_for_resolution, parse
 from vmplatform.resolution.manifest import require_usable
@@ -61,7 +59,7 @@ def rewrite(argv: Sequence[str], *, mc: MachineCatalog, platforms: PlatformSet, 
         platforms = platforms.with_platform(platform)
     else:
         # KVM-only features matter only under KVM
-        accel = Accel.KVM if cl.vm.machine.accel is VmAccel.KVM else Accel.TCG
+        accel = cl.vm.machine.accel
         platform, platforms, note = choose_platform(cl.platform, platforms, evaluate(report, platforms, accel))
         notes += [note] if note else []
     machine = mc.get(cl.machine_type).name if cl.machine_type else _default_machine(mc)

@@ -80,7 +80,7 @@ def check_running_vm(socket: str, report: HostReport, platforms: PlatformSet) ->
 def judge_running(platform: str | None, accel: str, devices: list[dict[str, Any]], report: HostReport,
                   platforms: PlatformSet) -> Verdict:
     """The verdict for a VM read over QMP (``devices``: query-platform-dependencies' entries)."""
-    from vmplatform.model.features import Accel
+    from vmplatform.model.accel import Accel
     from vmplatform.resolution.support import evaluate
 
     required: dict[str, str] = {}

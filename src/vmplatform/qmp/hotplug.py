@@ -32,11 +32,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from vmplatform.errors import HostLacksFeatures, VmplatformError
-from vmplatform.model.features import Accel
+from vmplatform.model.accel import Accel
 from vmplatform.model.machines import MachineCatalog
 from vmplatform.model.platforms import PlatformSet
 from vmplatform.model.report import HostReport
-from vmplatform.model.vm import Accel as VmAccel
 from vmplatform.model.vm import Machine, NetBackend, Origin, VmConfig, VmModel, device, netdev
 from vmplatform.qemu.platform_record import read_recorded_platform
 from vmplatform.qmp.local import Execute, LocalCommandError
@@ -116,14 +115,14 @@ class HotplugGuard:
             if nd is None:
                 return args  # QEMU refuses a device on an undefined netdev, in its words
             backends = (nd,)
-        vm = VmModel(Machine(machine_type.removesuffix("-machine"), VmAccel(accel.value)), (dev,), backends)
+        vm = VmModel(Machine(machine_type.removesuffix("-machine"), accel), (dev,), backends)
         try:
             pairs, _notes = vm.resolution_input(mc, self.governed)
             if not pairs:
                 return args  # e.g. vhost-user: the netdev decides its own features
             [(_, rdev)] = pairs
             rdev = type(rdev)(label, rdev.type, rdev.backend, rdev.props)
-            config = VmConfig(machine=mc.get(vm.machine.type or "").name, devices=(rdev,), accel=VmAccel(accel.value))
+            config = VmConfig(machine=mc.get(vm.machine.type or "").name, devices=(rdev,), accel=accel)
             res = resolve(mc, self.platforms, config, platform)
         except VmplatformError as err:
             raise LocalCommandError(f"{DEVICE_ADD} {label}: {err.message}") from None

@@ -51,7 +51,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmplatform.errors import VmplatformError
-from vmplatform.model.features import Accel, AppliesTo, Catalog
+from vmplatform.model.accel import Accel
+from vmplatform.model.features import AppliesTo, Catalog
 from vmplatform.model.virtio_bits import bits_to_mask, decode_status_features
 from vmplatform.qemu.platform_record import read_recorded_platform
 from vmplatform.resolution.support import SupportReport

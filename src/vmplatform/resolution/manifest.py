@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 
 from vmplatform.errors import FileFormatError, VmplatformError
 from vmplatform.model import _jsontext
+from vmplatform.model.accel import Accel
 from vmplatform.model.fields import Document, Fields, kind_of
 from vmplatform.model.jsonvalue import JsonObject
-from vmplatform.model.vm import Accel
 from vmplatform.resolution.layers import Layer
 
 # Reading a manifest and checking it against a host (the libvirt hook on every guarded start) needs

@@ -27,12 +27,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from vmplatform.errors import HostLacksFeatures, MissingFeature, UsageError
+from vmplatform.model.accel import Accel
 from vmplatform.model.features import AppliesTo, Category, GovernedProperty, HostFeature
 from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.machines import MachineCatalog, MachineType, normalize_value
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
-from vmplatform.model.vm import Accel, Backend, Device, VmConfig
+from vmplatform.model.vm import Backend, Device, VmConfig
 from vmplatform.resolution.layers import Layer as Layer  # re-exported: the resolver's own vocabulary
 from vmplatform.resolution.support import unusable_here
 

@@ -59,7 +59,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from vmplatform.errors import VmplatformError
-from vmplatform.model.features import Accel, AppliesTo, Catalog, Category
+from vmplatform.model.accel import Accel
+from vmplatform.model.features import AppliesTo, Catalog, Category
 from vmplatform.model.jsonvalue import JsonObject, JsonValue
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.releases import kernel_version, release_of
