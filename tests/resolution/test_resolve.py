@@ -80,6 +80,18 @@ def test_backend_without_vnet_hdr_never_claims_offloads(mc: MachineCatalog, mini
     assert res.needed_features() == []
 
 
+def test_backend_without_vnet_hdr_beats_the_user(mc: MachineCatalog, mini_platforms: PlatformSet) -> None:
+    # virtio_net_get_features() clears the offload bits for a peer without a vnet header whatever
+    # -device or -global set: a user netdev with csum=on offers no CSUM and needs no TAP feature.
+    cfg = VmConfig("pc-q35-10.0", (nic(backend=Backend.NO_VNET_HDR, props={"csum": "on", "host_uso": "on"}),),
+                   user_globals=(parse_global("virtio-net-device.guest_uso4=on"),))
+    res = resolve(mc, mini_platforms, cfg, mini_platforms.get("t-6.2"))
+    got = {p.prop: (p.value, p.layer) for p in res.properties if p.device == "net0"}
+    assert got["csum"] == ("off", Layer.USER_DEVICE) and got["host_uso"] == ("off", Layer.USER_DEVICE)
+    assert got["guest_uso4"] == ("off", Layer.BACKEND)
+    assert res.needed_features() == []
+
+
 def test_kvm_machine_property_only_under_kvm(mc: MachineCatalog, mini_platforms: PlatformSet) -> None:
     kvm = resolve(mc, mini_platforms, _vm(accel=Accel.KVM), mini_platforms.get("t-6.2"))
     assert kvm.value("machine", "smm") == "off"   # no platform promises an optional feature
@@ -142,12 +154,13 @@ def test_precedence_laws(mc: MachineCatalog, mini_catalog: Catalog, mini_platfor
     machine_type = mc.get(machine)
     for p in res.properties:
         gp = next(g for g in mini_catalog.get(p.feature).governs if g.prop == p.prop)
-        if p.prop in dev_props:                       # -device beats everything
+        if backend is Backend.NO_VNET_HDR:            # QEMU clears it whatever the user set
+            assert p.value == gp.absent and not p.needs_feature
+            assert (p.layer is Layer.USER_DEVICE) == (p.prop in dev_props)
+        elif p.prop in dev_props:                     # -device beats everything else
             assert p.value == dev_props[p.prop] and p.layer is Layer.USER_DEVICE
         elif p.prop in globals_:                      # then -global
             assert p.value == globals_[p.prop] and p.layer is Layer.USER_GLOBAL
-        elif backend is Backend.NO_VNET_HDR:              # the backend cannot carry it
-            assert p.value == gp.absent
         else:
             machine_off = any(c.prop == p.prop and c.value == gp.absent
                               for c in machine_type.compat_props)

@@ -157,10 +157,7 @@ def _resolve_one(mc: MachineCatalog, machine: MachineType, config: VmConfig, pla
             value = cp.value
             steps.append(Step(Layer.MACHINE_TYPE, value, f"machine type {machine.name}: "
                                                          f"{cp.qom_type}.{cp.prop}={cp.value}"))
-    if not backend_can_carry and value != gp.absent:
-        value = gp.absent
-        steps.append(Step(Layer.BACKEND, value, "the netdev has no vnet header: QEMU cannot offer this"))
-    elif platform is not None and _host_dependent(value, gp):
+    if backend_can_carry and platform is not None and _host_dependent(value, gp):
         pinned = gp.present if feat.id in platform.features else gp.absent
         verb = "guarantees" if pinned == gp.present else "does not guarantee"
         steps.append(Step(Layer.PLATFORM, pinned, f"platform {platform.name} {verb} {feat.id}"))
@@ -176,10 +173,20 @@ def _resolve_one(mc: MachineCatalog, machine: MachineType, config: VmConfig, pla
     elif gp.prop in dev.props:
         value = normalize_value(dev.props[gp.prop])
         steps.append(Step(Layer.USER_DEVICE, value, f"set on -device {dev.type}"))
+    # Last, not first: virtio_net_get_features() (hw/net/virtio-net.c) clears these bits when
+    # !peer_has_vnet_hdr whatever -global or -device set, so hash=on on a user netdev offers no
+    # HASH_REPORT and relies on nothing.
+    if not backend_can_carry and value != gp.absent:
+        value = gp.absent
+        steps.append(Step(Layer.BACKEND, value, "the netdev has no vnet header: QEMU clears this whatever is set"))
     # opt-in properties have present == absent: any other value needs it (unless every value runs anywhere)
     needs = value != gp.absent and gp.needs_feature
+    # A property the user wrote on the device stays theirs (its text is left alone) even when
+    # the backend overrides its value.
+    user_set = dev is not None and gp.prop in dev.props
+    layer = Layer.USER_DEVICE if user_set else steps[-1].layer
     return ResolvedProperty(dev_id, qom_type, mc.backend_type(qom_type) if dev is not None else "machine",
-                            gp.prop, value, steps[-1].layer, feat.id, needs, tuple(steps))
+                            gp.prop, value, layer, feat.id, needs, tuple(steps))
 
 
 def provided_by(feature: HostFeature, platforms: PlatformSet) -> str:
