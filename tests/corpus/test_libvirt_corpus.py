@@ -170,7 +170,7 @@ def test_the_corpus_is_there_and_recorded() -> None:
     assert recorded == on_disk
     for file, repo, path, commit in manifest:
         assert repo == "libvirt/libvirt" and path == f"tests/qemuxmlconfdata/{file}" and len(commit) == 40
-    assert len(cases()) >= 60
+    assert len(cases()) >= 75
 
 
 @pytest.mark.parametrize("host", HOST_NAMES)
