@@ -1,4 +1,4 @@
-"""Timing helper shared by the benchmarks."""
+"""Timing shared by the benchmarks."""
 
 from __future__ import annotations
 

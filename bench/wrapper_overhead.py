@@ -14,7 +14,7 @@ Prints, side by side in one run (medians of -n runs, after a warm-up):
      (same argv, -S), with the ratio.
   4. With --e2e: wall time of the end-to-end tests (pytest tests/migration).
 
-Target (issue 3): the front-end adds at most 50 ms before exec.
+Target: the front-end adds at most 50 ms before exec.
 
 Bytecode: by default the interpreters get a private PYTHONPYCACHEPREFIX and
 may write bytecode (as an installed package has compiled .pyc files), and a

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import exercised, requirements, usage
 from vmplatform.model.features import Catalog, load_catalog
 from vmplatform.model.machines import MachineCatalog, default_machine_catalog
 from vmplatform.model.platforms import PlatformSet, load_platforms
@@ -29,6 +30,55 @@ os.environ["VMPLATFORM_CACHE_DIR"] = os.path.join(_RUN_CACHE, "cache")
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_RUN_CACHE, ignore_errors=True)
+
+
+# Markers for what a test needs (declared in pyproject.toml, checked in tests/harness/requirements.py):
+# a marked test skips, naming what is missing and how to get it; a test that uses a resource its
+# markers do not declare fails (tests/harness/usage.py), so `-m "not guest and not qemu"` stays fast.
+def pytest_configure(config: pytest.Config) -> None:
+    usage.install()
+    exercised.install()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The gate in tests/harness/exercised.py, on whole-suite runs only (scripts/test sets it)."""
+    if os.environ.get(exercised.GATE_ENV) != "1" or exitstatus != 0:
+        return
+    from vmplatform.model.features import default_catalog
+
+    found = exercised.gaps(default_catalog(), load_platforms(env={}, system=None), exercised.RECORD)
+    if found:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(exercised.message(found), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:   # `e2e`, the guest marker's former name, still selects and deselects guest tests
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("guest"):
+            item.add_marker(pytest.mark.guest)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> object:
+    usage.TRACKER.start(m.name for m in item.iter_markers())
+    reasons = requirements.unmet(m.name for m in item.iter_markers())
+    if reasons:
+        pytest.skip("; ".join(reasons))
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> object:
+    result = yield
+    undeclared = usage.TRACKER.stop()
+    if undeclared:
+        pytest.fail("this test uses what its markers do not declare: "
+                    + "; ".join(f"{what} (mark it @pytest.mark.{marker})" for marker, what in undeclared.items()),
+                    pytrace=False)
+    return result
 
 MINI = DATA / "mini"
 

@@ -19,6 +19,9 @@ import pytest
 
 from tests.harness.requirements import missing_qemu, missing_root, missing_tun, skip_unless
 
+# every hot command runs once against this host (the probe as root) and the installed QEMU first (warm)
+pytestmark = [pytest.mark.root, pytest.mark.qemu]
+
 DATA = Path(__file__).parents[1] / "data"
 
 # Stops the command where it would exec QEMU or exit, and prints what it imported.

@@ -107,6 +107,7 @@ def test_a_network_name_is_never_a_path(tmp_path: Path, name: str) -> None:
     assert nets.get("ok") == read_network(hostdev.format("ok"), str(netdir / "ok.xml"))
 
 
+@pytest.mark.root
 def test_the_hook_writes_nothing(tmp_path: Path) -> None:
     """On a guarded operation with no cached report the hook probes, and stores nothing."""
     from tests.harness.requirements import missing_root, missing_tun, skip_unless

@@ -18,22 +18,19 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="the fleet extra (SQLAlchemy) is not installed")
 
+from tests.harness.requirements import PG_ADMIN, missing_postgres, skip_unless  # noqa: E402
 from vmplatform.fleet.store import Store  # noqa: E402
 
-PG_ADMIN = os.environ.get("VMPLATFORM_TEST_PG", "postgresql:///postgres")
 HOSTS = Path(__file__).parent.parent / "data" / "hosts"
 MANIFESTS = Path(__file__).parent.parent / "data" / "manifests"
 
 
 def _pg_admin() -> object:
+    skip_unless(missing_postgres)
     import psycopg
 
-    try:
-        return psycopg.connect(PG_ADMIN.replace("postgresql+psycopg://", "postgresql://"), autocommit=True,
-                               connect_timeout=3)
-    except psycopg.OperationalError as err:
-        pytest.skip(f"no PostgreSQL server at {PG_ADMIN} ({str(err).strip().splitlines()[0]}); "
-                    "start one with scripts/start-postgres")
+    return psycopg.connect(PG_ADMIN.replace("postgresql+psycopg://", "postgresql://"), autocommit=True,
+                           connect_timeout=3)
 
 
 @contextlib.contextmanager
@@ -61,7 +58,7 @@ def sqlite_url(tmp_path: Path) -> str:
     return str(tmp_path / "fleet.db")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "fleet.db")

@@ -116,6 +116,8 @@ def private_pg(tmp_path: Path) -> Iterator[tuple[str, Path, str]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.mark.postgres
+@pytest.mark.root
 def test_postgres_restarted_mid_ingest(private_pg: tuple[str, Path, str], tmp_path: Path) -> None:
     url, data, pg_ctl = private_pg
     expected = _reports(tmp_path / "in", "pg", 300)

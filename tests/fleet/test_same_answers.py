@@ -10,6 +10,7 @@ import json
 import random
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -49,6 +50,7 @@ def _answers(url: str, docs: list[tuple[str, str]]) -> dict[str, object]:
         }
 
 
+@pytest.mark.postgres
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(5, 60))
 def test_sqlite_and_postgresql_agree_with_the_oracle(seed: int, n: int, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Real-guest test harness for vmplatform's end-to-end tests.
+"""What the tests share: the real-guest harness, the captured corpus, fuzz inputs,
+the markers' requirements and the exercise gate.
 
 Boots the Debian guest kernel (scripts/fetch-guest-kernel) with a busybox
 initramfs under QEMU/TCG on a TAP backend, drives QMP through ``qemu.qmp``
@@ -25,5 +26,8 @@ shim/shim.c (LD_PRELOAD "Linux < 6.2" TAP), qmp (sync QMPClient facade),
 virtio (masks and the guest's sysfs bits, on top of vmplatform.model.virtio_bits),
 guest (one QEMU, plain or via ``vmplatform qemu``), migration, cli (run
 ``vmplatform`` as a process, e.g. ``probe --json`` under the shim),
-requirements (skip reasons).
+requirements (what each marker needs, skip reasons), usage (a test used what
+its markers do not declare), exercised (the gate: catalog entries no test
+exercised), corpus (tests/data's hosts, domains, manifests), fuzz_inputs
+(generated bad input per format), qemu_offer, residue, sockets, realkernels.
 """

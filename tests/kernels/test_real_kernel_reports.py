@@ -1,5 +1,5 @@
 """The real-kernel reports (tests/data/kernels, written by scripts/real-kernels) against the
-measurements of the reference (real-kernels.md, copied by hand in test_platform_contents.py):
+measurements of separate boots of the same kernels, written by hand in test_platform_contents.py:
 two independent runs of the same ioctls must agree. And merges over those real reports, whose
 "tun-only" boots leave every vhost feature ``unknown`` (no vhost module loaded)."""
 

@@ -21,6 +21,8 @@ from vmplatform.libvirt.hook import uses_emulator
 from vmplatform.libvirt.metadata import with_manifest
 from vmplatform.resolution.manifest import loads
 
+pytestmark = pytest.mark.qemu
+
 QEMU = "/usr/bin/qemu-system-x86_64"
 UUID = "0b5b1f3c-6f62-4b0e-8d9a-6b1f0e7c2a11"   # tiny-tcg.xml's
 # What libvirtd 11.3 passed the emulator for tiny-tcg.xml (test_libvirt_daemon.py), trimmed to what matters.

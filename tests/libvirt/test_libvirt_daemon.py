@@ -34,9 +34,10 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.harness.corpus import DOMAINS, HOSTS, console_script
+from tests.harness.requirements import missing_libvirtd, skip_unless
 from vmplatform.libvirt.metadata import manifest_of
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.libvirtd, pytest.mark.qemu]
 
 QEMU = Path("/usr/bin/qemu-system-x86_64")  # the <emulator> of tiny-tcg.xml
 STATE_DIRS = {"run": "/run", "lib": "/var/lib/libvirt", "log": "/var/log/libvirt", "cache": "/var/cache/libvirt"}
@@ -73,6 +74,7 @@ def _missing() -> str | None:
 
 @pytest.fixture(scope="module")
 def libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    skip_unless(missing_libvirtd)
     reason = _missing()
     if reason:
         pytest.skip(reason)

@@ -25,7 +25,7 @@ from tests.harness.migration import migrate  # noqa: E402
 from tests.harness.shim import build_uso_shim  # noqa: E402
 from tests.harness.virtio import USO_BITS, bits_of  # noqa: E402
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.guest
 
 
 def _has_all(mask: int, bits: tuple[int, ...]) -> bool:

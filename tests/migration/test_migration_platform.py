@@ -39,7 +39,7 @@ from tests.harness.shim import build_uso_shim  # noqa: E402
 from tests.harness.virtio import USO_BITS, bits_of  # noqa: E402
 from vmplatform.model.report import FeatureStatus  # noqa: E402
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.guest
 
 # A platform the shimmed destination supports (it lacks only tap-uso, from 6.2).
 SAFE_PLATFORM = "linux-6.1"

@@ -43,7 +43,7 @@ from tests.harness.initramfs import TICK_TAG  # noqa: E402
 from tests.harness.shim import build_uso_shim  # noqa: E402
 from tests.harness.virtio import USO_BITS, VirtioStatus, bits_of  # noqa: E402
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.guest
 
 PLATFORM = "linux-6.1"
 ROOT_PORT = ["-device", "pcie-root-port,id=rp1,chassis=1"]

@@ -6,7 +6,7 @@ Facts (QEMU 10.0.2 source):
   "hw/core/machine: move compatibility flags for VirtIO-net USO to machine 8.1");
   pc-q35-8.1 takes hw_compat_8_1, pc-q35-8.2 does not;
 - x86 machine types count 36 compat props for pc-q35-8.1 and 29 for pc-q35-8.2
-  (host-dependent-features.md, read from this QEMU over QMP);
+  (counted in this QEMU's own answer over QMP);
 - the default x86 machine is ``pc-i440fx-10.0`` (alias ``pc``), ``q35`` is
   ``pc-q35-10.0`` (hw/i386/pc_piix.c / pc_q35.c: the newest version is the alias).
 
@@ -73,6 +73,7 @@ def test_shipped_snapshot_holds_the_upstream_uso_compat() -> None:
         == (36, 29)
 
 
+@pytest.mark.qemu
 def test_import_from_the_installed_qemu_regenerates_the_shipped_snapshot(tmp_path: Path) -> None:
     binary = paths.qemu_binary()
     if binary is None:

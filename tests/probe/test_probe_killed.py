@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.harness.requirements import missing_root, missing_tun, skip_unless
 from tests.harness.residue import kill_probes
+
+pytestmark = pytest.mark.root
 
 
 def test_sigkill_at_random_points_leaves_no_residue(tmp_path: Path) -> None:

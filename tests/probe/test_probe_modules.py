@@ -70,6 +70,7 @@ def test_a_driver_no_module_provides_is_unsupported_and_its_bits_unknown(monkeyp
     assert got["vhost-vsock-seqpacket"][1].startswith("vhost-vsock absent: ")
 
 
+@pytest.mark.root
 def test_a_built_module_that_does_not_load_is_unknown_not_loaded(monkeypatch: pytest.MonkeyPatch,
                                                                 tmp_path: Path) -> None:
     skip_unless(missing_root)

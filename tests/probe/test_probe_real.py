@@ -16,6 +16,8 @@ from vmplatform.model.features import default_catalog
 from vmplatform.model.report import FeatureStatus, dumps, loads
 from vmplatform.probe.linux import LinuxProbe
 
+pytestmark = pytest.mark.root
+
 
 def _kernel() -> tuple[int, int]:
     major, minor = os.uname().release.split(".")[:2]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.harness.qemu_offer import offered_bits, qemu_view, virtio_net_bits
 from tests.harness.requirements import missing_qemu, missing_qmp_library, missing_root, missing_tun, skip_unless
 from vmplatform.model.features import default_catalog
@@ -10,12 +12,15 @@ from vmplatform.model.report import FeatureStatus
 from vmplatform.probe.linux import LinuxProbe
 from vmplatform.qemu.proc import find_qemu
 
+pytestmark = pytest.mark.qemu
+
 
 def _defaults() -> dict[str, str]:
     """virtio-net-device property defaults of the QEMU the snapshot came from."""
     return dict(default_machine_catalog().device_defaults["virtio-net-device"])
 
 
+@pytest.mark.root
 def test_probe_equals_qemu_offer_on_tap() -> None:
     skip_unless(missing_root, missing_tun, missing_qemu, missing_qmp_library)
     cat = default_catalog()

@@ -31,6 +31,8 @@ from vmplatform.model.machines import default_machine_catalog
 from vmplatform.model.report import FeatureStatus
 from vmplatform.qemu.proc import find_qemu
 
+pytestmark = [pytest.mark.qemu, pytest.mark.root]
+
 
 def test_probe_equals_qemu_offer_under_uso_shim(tmp_path: Path) -> None:
     skip_unless(missing_root, missing_tun, missing_qemu, missing_qmp_library, missing_gcc)

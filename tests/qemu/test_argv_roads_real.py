@@ -36,6 +36,8 @@ from vmplatform.model.machines import default_machine_catalog
 from vmplatform.model.virtio_bits import VIRTIO_NET_BITS, decode_status_features
 from vmplatform.qemu.proc import QemuProcess, find_qemu
 
+pytestmark = [pytest.mark.qemu, pytest.mark.root]
+
 CSUM = VIRTIO_NET_BITS["VIRTIO_NET_F_CSUM"]
 HOSTS = Path(__file__).parent.parent / "data" / "hosts"
 

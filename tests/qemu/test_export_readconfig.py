@@ -12,6 +12,8 @@ from tests.conftest import run_cli
 from tests.harness.requirements import missing_qemu, missing_qmp_library, missing_root, missing_tun, skip_unless
 from vmplatform.qemu.proc import QemuProcess, find_qemu
 
+pytestmark = [pytest.mark.qemu, pytest.mark.root]
+
 PROPS = ("host_uso", "guest_uso4", "guest_uso6", "csum", "host_ufo", "guest_tso4")
 
 

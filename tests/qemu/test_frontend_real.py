@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.harness.cli import run_vmplatform
 from tests.harness.requirements import missing_qemu, missing_qmp_library, missing_root, missing_tun, skip_unless
 from tests.harness.virtio import USO_BITS
@@ -26,6 +28,8 @@ from vmplatform.model.features import default_catalog
 from vmplatform.model.machines import default_machine_catalog
 from vmplatform.model.virtio_bits import VIRTIO_NET_BITS, decode_status_features
 from vmplatform.qemu.proc import QemuProcess, find_qemu
+
+pytestmark = [pytest.mark.qemu, pytest.mark.root]
 
 NICS = {"net0": "tap", "net1": "user"}  # device id -> backend
 USO_PROPS = ("host_uso", "guest_uso4", "guest_uso6")

@@ -17,6 +17,8 @@ import pytest
 from tests.harness.requirements import missing_qemu, missing_qmp_library, skip_unless
 from vmplatform.qemu.proc import QemuProcess, find_qemu
 
+pytestmark = pytest.mark.qemu
+
 MiB = 1024 * 1024
 
 

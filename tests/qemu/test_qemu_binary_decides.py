@@ -23,6 +23,8 @@ from vmplatform.errors import QemuError
 from vmplatform.model.machines import DATA_DIR
 from vmplatform.qemu.binary import catalog_path, find_qemu, machine_catalog_of
 
+pytestmark = pytest.mark.qemu
+
 HOSTS = Path(__file__).parent.parent / "data" / "hosts"
 TUNNEL = ("host_tunnel", "host_tunnel_csum", "guest_tunnel", "guest_tunnel_csum")
 

@@ -127,6 +127,7 @@ def test_a_server_that_hangs_up_or_never_greets(tmp_path: Path) -> None:
     assert early.message.startswith(f"cannot connect to QMP socket {tmp_path}/c.sock: ") and not early.refused
 
 
+@pytest.mark.qemu
 def test_real_qemu_error_replies_keep_their_class_and_desc_and_its_exit_is_a_lost_connection() -> None:
     skip_unless(missing_qemu, missing_qmp_library)
 

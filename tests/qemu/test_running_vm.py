@@ -27,6 +27,8 @@ from vmplatform.probe.fake import FakeHost
 from vmplatform.qemu import running
 from vmplatform.qemu.proc import QemuProcess, find_qemu
 
+pytestmark = [pytest.mark.qemu, pytest.mark.root]
+
 ARGS = ["-machine", "pc-q35-10.0,accel=tcg", "-nodefaults", "-display", "none", "-S",
         "-netdev", "tap,id=n0,script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0,id=net0",
         "-netdev", "user,id=u0", "-device", "virtio-net-pci,netdev=u0,id=nicu"]

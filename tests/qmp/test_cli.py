@@ -15,7 +15,7 @@ import pytest
 
 from ._support import Qemu, qmp_client, run
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.root]
 
 
 def _vmplatform(*args: str) -> list[str]:

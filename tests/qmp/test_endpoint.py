@@ -22,7 +22,7 @@ from vmplatform.resolution.support import evaluate
 from ._support import NET0, Qemu, RawClient, endpoint, qmp_client, run
 from .conftest import PLATFORM
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.root]
 
 NEEDS_CAPS = {"class": "CommandNotFound", "desc": "Expecting capabilities negotiation with 'qmp_capabilities'"}
 

@@ -14,7 +14,7 @@ from vmplatform.qemu.platform_record import record_args
 from ._support import QEMU_ARGS, Qemu, front_end, qmp_client, run, vmplatform
 from .conftest import skip_qemu
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.root]
 
 HOSTS = Path(__file__).parent.parent / "data" / "hosts"
 

@@ -20,7 +20,7 @@ from vmplatform.resolution.support import evaluate
 from ._support import QEMU_ARGS, Qemu, endpoint, front_end, qmp_client, run, vmplatform
 from .conftest import skip_qemu
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.root]
 
 HOSTS = Path(__file__).parent.parent / "data" / "hosts"
 OLD_HOST = HOSTS / "debian12-6.1.json"      # a real Debian 12 probe: no tap-uso

@@ -73,6 +73,8 @@ def qemu() -> Iterator[Qemu]:
 
 
 @pytest.mark.qemu
+@pytest.mark.root
+@pytest.mark.qemu
 def test_real_qemu_idless_query_commands(qemu: Qemu, local: LocalCommands) -> None:  # noqa: F811
     async def body() -> None:
         async with endpoint(qemu, local):

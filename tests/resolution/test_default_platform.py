@@ -26,12 +26,12 @@ platform definitions (synthetic hosts: no such machine is reachable here):
   "RHEL9 kernels do not support that", qemu-kvm MR 289 / RHEL-40950); no vhost
   ring reset (6.3, 313389be06ff); CONFIG_KVM_SMM=y, THP=y (EL9 kernel config).
 - Ubuntu noble 6.8.0: the above plus USO (6.2) and vhost-net ring reset (6.3),
-  none of the 6.17 features (real-kernels.md: 6.16 EINVAL for UDP-tunnel GSO);
+  none of the 6.17 features (tests/kernels/test_platform_contents.py: 6.16 EINVAL for UDP-tunnel GSO);
   KVM SMM and Hyper-V (CONFIG_KVM_SMM=y, CONFIG_KVM_HYPERV=y in noble's annotations).
 - Ubuntu jammy 5.15.0: vnet header, UFO, multiqueue, steering, SEQPACKET; no USO (6.2), no
   ring reset (6.3); CONFIG_KVM_SMM=y, CONFIG_TRANSPARENT_HUGEPAGE=y (jammy's annotations).
 - Debian 12 6.1.0: vnet header, UFO, multiqueue, steering, SEQPACKET; no USO,
-  no ring reset (real-kernels.md: 6.1.176 answers EINVAL / no bit 40).
+  no ring reset (tests/kernels/test_platform_contents.py: 6.1.176 answers EINVAL / no bit 40).
 """
 
 from __future__ import annotations

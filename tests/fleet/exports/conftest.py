@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import subprocess
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import usage
+from tests.harness.requirements import PLACEMENT_VENV, missing_placement
 from vmplatform.model.platforms import PlatformSet, load_platforms
 from vmplatform.model.report import HostReport, loads
 from vmplatform.probe.fake import FakeHost
@@ -19,7 +20,6 @@ from vmplatform.probe.fake import FakeHost
 HERE = Path(__file__).parent
 ROOT = HERE.parents[2]
 DATA = ROOT / "tests" / "data"
-PLACEMENT_VENV = Path(os.environ.get("VMPLATFORM_PLACEMENT_VENV", ROOT / ".venv-placement"))
 
 
 @pytest.fixture(scope="session")
@@ -58,10 +58,8 @@ def generated_fleet(platforms: PlatformSet, n: int, seed: int,
 
 
 def placement_missing() -> str | None:
-    if not (PLACEMENT_VENV / "bin" / "placement-manage").exists():
-        return (f"no OpenStack Placement venv at {PLACEMENT_VENV} (scripts/setup-host creates it with "
-                "openstack-placement from PyPI)")
-    return None
+    usage.checked([missing_placement])
+    return missing_placement()
 
 
 class Placement:

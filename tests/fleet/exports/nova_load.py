@@ -1,4 +1,4 @@
-"""Load a Nova provider config directory with Nova's own loader (test helper).
+"""Load a Nova provider config directory with Nova's own loader, for the tests.
 
 Run with the Placement venv's interpreter, where nova is installed without
 its service dependencies (only nova.compute.provider_config is used):

@@ -1,4 +1,4 @@
-"""Run OpenStack Placement's own WSGI application on a loopback port (test helper).
+"""Run OpenStack Placement's own WSGI application on a loopback port, for the tests.
 
 Started with the interpreter of the separate Placement venv (scripts/setup-host
 makes .venv-placement), never imported by the test process:

@@ -18,12 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.requirements import missing_chromium, skip_unless
 from vmplatform.fleet.export_html import render_html, report_model
 from vmplatform.fleet.export_view import FleetView, fleet_view
 from vmplatform.model.platforms import PlatformSet
 from vmplatform.resolution.baseline import baseline
 
 from .conftest import corpus_reports, generated_fleet
+
+pytestmark = pytest.mark.chromium
 
 Image = pytest.importorskip("PIL.Image", reason="Pillow (PyPI) is a test dependency: pip install Pillow")
 
@@ -37,8 +40,8 @@ DEFAULT_BOX = (0xc6, 0xf6, 0xd5)
 
 
 def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
-    if CHROMIUM is None:
-        pytest.skip("no chromium on PATH (Debian's chromium package; scripts/setup-host installs it)")
+    skip_unless(missing_chromium)
+    assert CHROMIUM is not None
     return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True,
                           timeout=120)
 

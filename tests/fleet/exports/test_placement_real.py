@@ -27,6 +27,8 @@ from vmplatform.resolution.manifest import loads as load_manifest
 
 from .conftest import DATA, Placement, generated_fleet
 
+pytestmark = pytest.mark.placement
+
 TOKEN = "admin"  # noauth2: the token names the user; "admin" gets the admin role
 
 
