@@ -89,6 +89,7 @@ def test_nova_provider_config_document(platforms: PlatformSet) -> None:
         nova_provider_config(traits, tmap, compute_node=True)
 
 
+@pytest.mark.placement
 @pytest.mark.parametrize("compute_node", [False, True])
 def test_nova_compute_loads_the_provider_config(platforms: PlatformSet, tmp_path: Path, compute_node: bool) -> None:
     """nova.compute.provider_config.get_provider_configs, nova-compute's own loader, accepts the file."""
@@ -113,6 +114,7 @@ def test_nova_compute_loads_the_provider_config(platforms: PlatformSet, tmp_path
         assert all(t.startswith(NAMESPACE) for v in loaded.values() for t in v["traits"])
 
 
+@pytest.mark.placement
 def test_nova_rejects_what_we_must_never_write(tmp_path: Path) -> None:
     """The loader in the test is the real one: a standard (non-custom) trait is refused."""
     reason = placement_missing()
