@@ -10,7 +10,7 @@ from vmplatform.model._toml import DATA_DIR
 from vmplatform.model.features import load_catalog
 from vmplatform.model.machines import MachineCatalog
 from vmplatform.model.platforms import PlatformSet
-from vmplatform.model.vm import VmConfig
+from vmplatform.model.vm import Accel, VmConfig
 from vmplatform.resolution import resolve as resolve_module
 
 PLANTED = '''
@@ -75,7 +75,7 @@ def test_the_recorder_sees_a_resolution(mc: MachineCatalog, platforms: PlatformS
     exercised.RECORD.platforms.clear()
     exercised.RECORD.properties.clear()
     try:
-        config = VmConfig("pc-q35-10.0", (resolve_module.nic(),), accel="tcg")
+        config = VmConfig("pc-q35-10.0", (resolve_module.nic(),), accel=Accel.TCG)
         resolve_module.resolve(mc, platforms, config, platforms.get("linux-6.8"))
         assert "linux-6.8" in exercised.RECORD.platforms
         assert "tap-uso" in exercised.RECORD.features
