@@ -280,6 +280,18 @@ class Guest:
         ticks = re.findall(rf"^{TICK_TAG} (\d+)$", self.serial_text(), re.MULTILINE)
         return int(ticks[-1]) if ticks else None
 
+    def wait_tick_after(self, tick: int, timeout: float = 30) -> int:
+        """Wait for a heartbeat later than ``tick`` (the guest is running); return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            last = self.last_tick()
+            if last is not None and last > tick:
+                return last
+            if time.monotonic() > deadline or not self.alive():
+                raise AssertionError(f"{self.name}: no {TICK_TAG} after {tick} (last {last})\n"
+                                     f"{self.serial_text()[-800:]}")
+            time.sleep(0.1)
+
     # -- QMP -----------------------------------------------------------------
 
     @property

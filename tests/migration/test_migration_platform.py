@@ -33,7 +33,6 @@ pytest.importorskip("qemu.qmp", reason="Python package qemu.qmp is not installed
 
 from tests.harness.cli import probe_report, run_vmplatform  # noqa: E402
 from tests.harness.guest import Guest, vmplatform_launcher  # noqa: E402
-from tests.harness.initramfs import TICK_TAG  # noqa: E402
 from tests.harness.migration import migrate  # noqa: E402
 from tests.harness.shim import build_uso_shim  # noqa: E402
 from tests.harness.virtio import USO_BITS, bits_of  # noqa: E402
@@ -70,19 +69,6 @@ def _check(guest: Guest, *extra: str) -> subprocess.CompletedProcess[str]:
     return run_vmplatform(["check", "--qmp", str(guest.aux_qmp_path), *extra])
 
 
-def _wait_tick_after(guest: Guest, tick: int, timeout: float = 30) -> int:
-    """Wait for a heartbeat later than ``tick``; return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        last = guest.last_tick()
-        if last is not None and last > tick:
-            return last
-        if time.monotonic() > deadline or not guest.alive():
-            raise AssertionError(f"{guest.name}: no {TICK_TAG} after {tick} (last {last})\n"
-                                 f"{guest.serial_text()[-800:]}")
-        time.sleep(0.1)
-
-
 def _uso_props(guest: Guest) -> dict[str, object]:
     return {p: guest.qmp.execute("qom-get", {"path": NET0, "property": p}) for p in USO_PROPS}
 
@@ -107,7 +93,7 @@ def test_check_refuses_uso_guest_before_migration_and_guest_keeps_running(
         negotiated = src.virtio_status().guest_features
         assert src.serial_features() == negotiated
         assert _has_all(negotiated, USO_BITS), f"guest did not negotiate USO: bits {bits_of(negotiated)}"
-        tick = _wait_tick_after(src, 0)
+        tick = src.wait_tick_after(0)
 
         # Against the old host: refused, naming the feature, what needs it and what provides it.
         refused = _check(src, "--host", str(dest_report))
@@ -136,7 +122,7 @@ def test_check_refuses_uso_guest_before_migration_and_guest_keeps_running(
         # the guest is still running and ticking on the source.
         assert src.qmp.execute_dict("query-migrate").get("status") is None
         assert src.qmp.execute_dict("query-status")["status"] == "running"
-        _wait_tick_after(src, _wait_tick_after(src, tick))
+        src.wait_tick_after(src.wait_tick_after(tick))
         assert src.alive()
     timing("test_seconds", time.monotonic() - t0)
 
@@ -169,7 +155,7 @@ def test_platform_pinned_guest_migrates_to_host_without_uso(tmp_path: Path, timi
         ok = _check(src, "--host", str(dest_report))
         assert ok.returncode == 0, ok
 
-        tick = _wait_tick_after(src, 0)
+        tick = src.wait_tick_after(0)
         result = migrate(src, dst)
         timing("migration_seconds", result.seconds)
         assert result.status == "completed", result.info
@@ -179,7 +165,7 @@ def test_platform_pinned_guest_migrates_to_host_without_uso(tmp_path: Path, timi
         assert dst.qmp.execute_dict("query-status")["status"] == "running"
         last_on_src = src.last_tick()
         assert last_on_src is not None and last_on_src >= tick
-        _wait_tick_after(dst, last_on_src)
+        dst.wait_tick_after(last_on_src)
         assert dst.alive(), dst.stderr_text()
 
         # Identical negotiated features on both sides, in QEMU and in the guest.

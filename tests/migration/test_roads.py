@@ -39,7 +39,6 @@ pytest.importorskip("qemu.qmp", reason="Python package qemu.qmp is not installed
 
 from tests.harness.cli import probe_report, run_vmplatform  # noqa: E402
 from tests.harness.guest import Guest, vmplatform_launcher  # noqa: E402
-from tests.harness.initramfs import TICK_TAG  # noqa: E402
 from tests.harness.shim import build_uso_shim  # noqa: E402
 from tests.harness.virtio import USO_BITS, VirtioStatus, bits_of  # noqa: E402
 
@@ -75,18 +74,6 @@ ROADS: dict[str, tuple[Callable[[str], list[str]], Callable[[str], list[str]]]] 
 def _virtio_net(guest: Guest) -> VirtioStatus:
     [path] = [d["path"] for d in guest.qmp.execute("x-query-virtio") if d["name"] == "virtio-net"]
     return guest.virtio_status(path)
-
-
-def _wait_tick_after(guest: Guest, tick: int, timeout: float = 30) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        last = guest.last_tick()
-        if last is not None and last > tick:
-            return last
-        if time.monotonic() > deadline or not guest.alive():
-            raise AssertionError(f"{guest.name}: no {TICK_TAG} after {tick} (last {last})\n"
-                                 f"{guest.serial_text()[-800:]}")
-        time.sleep(0.1)
 
 
 class _Endpoint:
@@ -161,7 +148,7 @@ def test_each_road_migrates_to_a_host_without_uso(road: str, tmp_path: Path, tim
             # Same platform, same offer on the old host.
             assert _virtio_net(dst).host_features == before.host_features
 
-            tick = _wait_tick_after(src, 0)
+            tick = src.wait_tick_after(0)
             proc = run_vmplatform(["migrate", "--source", source_socket, "--dest", str(dst.aux_qmp_path),
                                    "--uri", dst.incoming_uri, "--dest-host", str(report), "--json"], timeout=120)
             result = json.loads(proc.stdout)
@@ -170,7 +157,7 @@ def test_each_road_migrates_to_a_host_without_uso(road: str, tmp_path: Path, tim
             assert result["platform"] == PLATFORM
             last = src.last_tick()
             assert last is not None and last >= tick
-            _wait_tick_after(dst, last)
+            dst.wait_tick_after(last)
             assert _virtio_net(dst).guest_features == negotiated
             assert dst.serial_features(timeout=30) == negotiated
         finally:
@@ -191,7 +178,7 @@ def test_unsafe_destinations_are_refused_and_the_vm_survives(tmp_path: Path, tim
         negotiated = src.virtio_status().guest_features
         if not all(negotiated >> b & 1 for b in USO_BITS):
             pytest.skip("this host's default platform has no USO: nothing unsafe to refuse")
-        tick = _wait_tick_after(src, 0)
+        tick = src.wait_tick_after(0)
 
         # 1. Without -platform: the front-end refuses before QEMU starts.
         no_platform = Guest("dst1", incoming_defer=True, preload=[shim], launcher=vmplatform_launcher())
@@ -220,5 +207,5 @@ def test_unsafe_destinations_are_refused_and_the_vm_survives(tmp_path: Path, tim
         # Nothing was ever sent, and the guest runs on.
         assert src.qmp.execute_dict("query-migrate").get("status") is None
         assert src.qmp.execute_dict("query-status")["status"] == "running"
-        _wait_tick_after(src, _wait_tick_after(src, tick))
+        src.wait_tick_after(src.wait_tick_after(tick))
     timing("test_seconds", time.monotonic() - t0)
