@@ -163,4 +163,4 @@ def _help_accel(args: list[str]) -> Accel | None:
     from vmplatform.qemu.argv import named_accel
 
     named = named_accel(args)
-    return None if named is None else {"kvm": Accel.KVM, "tcg": Accel.TCG}.get(named.value)
+    return named if named in (Accel.KVM, Accel.TCG) else None

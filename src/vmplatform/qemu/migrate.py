@@ -87,14 +87,14 @@ class MigrationReport:
 
 async def _side(client: QmpSession, catalog: Catalog) -> Side:
     from vmplatform.model.virtio_bits import bits_to_mask, decode_status_features
-    from vmplatform.qemu.platform_record import read_recorded_platform
+    from vmplatform.qemu.platform_record import read_recorded_platform, read_running_accel
     from vmplatform.qemu.running import virtio_devices
     from vmplatform.qmp.local import VIRTIO_NET, DependencyReader
 
     ex = client.execute_for_readers
     status: Any = await ex("query-status", None)
     machine = str(await ex("qom-get", {"path": "/machine", "property": "type"})).removesuffix("-machine")
-    kvm: Any = await ex("query-kvm", None)
+    accel = await read_running_accel(ex)
     devices = await virtio_devices(ex)
     offered, negotiated = {}, {}
     reader = DependencyReader(catalog)
@@ -107,7 +107,7 @@ async def _side(client: QmpSession, catalog: Catalog) -> Side:
         if dev.get("name") == VIRTIO_NET:
             deps.append(reader.device_dependencies(path, st))
     return Side(str(status.get("status")), await read_recorded_platform(ex), machine,
-                "kvm" if kvm.get("enabled") else "tcg", offered, negotiated, tuple(deps))
+                accel.value, offered, negotiated, tuple(deps))
 
 
 def _named(mask: int, platforms: PlatformSet) -> str:

@@ -1,4 +1,4 @@
-"""The platform in effect, recorded inside the running QEMU.
+"""The platform in effect, recorded inside the running QEMU, and the accelerator it runs under.
 
 ``vmplatform qemu`` adds ``-object authz-simple,id=vmplatform-platform,
 identity=NAME`` to the argv it execs. Anyone holding the VM's QMP socket
@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from vmplatform.errors import UsageError
+from vmplatform.model.accel import Accel
 
 OBJECT_ID = "vmplatform-platform"
 OBJECT_TYPE = "authz-simple"
@@ -110,3 +111,9 @@ async def read_recorded_platform(execute: Execute) -> str | None:
     except LocalCommandError:
         return None
     return value if isinstance(value, str) and value else None
+
+
+async def read_running_accel(execute: Execute) -> Accel:
+    """The accelerator the running VM uses: KVM when ``query-kvm`` says it is enabled, else TCG."""
+    kvm = await execute("query-kvm", None)
+    return Accel.KVM if isinstance(kvm, dict) and kvm.get("enabled") else Accel.TCG

@@ -62,12 +62,11 @@ async def virtio_devices(ex: Any) -> list[Any]:
 
 
 async def _dependencies(client: QmpSession, catalog: Catalog) -> tuple[str | None, str, list[dict[str, Any]]]:
-    from vmplatform.qemu.platform_record import read_recorded_platform
+    from vmplatform.qemu.platform_record import read_recorded_platform, read_running_accel
     from vmplatform.qmp.local import DependencyReader
 
     execute = client.execute_for_readers
-    kvm: Any = await execute("query-kvm", None)
-    return (await read_recorded_platform(execute), "kvm" if kvm.get("enabled") else "tcg",
+    return (await read_recorded_platform(execute), (await read_running_accel(execute)).value,
             await DependencyReader(catalog).read(execute))
 
 
@@ -107,16 +106,16 @@ def judge_running(platform: str | None, accel: str, devices: list[dict[str, Any]
 # -- the VM as an argv ------------------------------------------------------------
 
 async def _argv(client: QmpSession, catalog: Catalog) -> list[str]:
-    from vmplatform.qemu.platform_record import read_recorded_platform
+    from vmplatform.qemu.platform_record import read_recorded_platform, read_running_accel
     from vmplatform.qmp.local import LocalCommandError
 
     ex = client.execute_for_readers
     machine = str(await ex("qom-get", {"path": "/machine", "property": "type"})).removesuffix("-machine")
-    kvm: Any = await ex("query-kvm", None)
+    accel = await read_running_accel(ex)
     info = str(await ex("human-monitor-command", {"command-line": "info network"}))
     netdev_types = {m.group(1).strip(): m.group(2) for m in _INFO_NETWORK.finditer(info)}
     devices = await virtio_devices(ex)
-    argv = ["-machine", machine, "-accel", "kvm" if kvm.get("enabled") else "tcg"]
+    argv = ["-machine", machine, "-accel", accel.value]
     platform = await read_recorded_platform(ex)
     if platform is not None:
         argv += ["-platform", platform]

@@ -32,12 +32,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from vmplatform.errors import HostLacksFeatures, VmplatformError
-from vmplatform.model.accel import Accel
 from vmplatform.model.machines import MachineCatalog
 from vmplatform.model.platforms import PlatformSet
 from vmplatform.model.report import HostReport
 from vmplatform.model.vm import Machine, NetBackend, Origin, VmConfig, VmModel, device, netdev
-from vmplatform.qemu.platform_record import read_recorded_platform
+from vmplatform.qemu.platform_record import read_recorded_platform, read_running_accel
 from vmplatform.qmp.local import Execute, LocalCommandError
 from vmplatform.resolution.resolve import Layer, check_host, resolve
 
@@ -107,8 +106,7 @@ class HotplugGuard:
             raise LocalCommandError(f"{DEVICE_ADD} {label}: the VM runs platform {platform_name}, which is not "
                                     "defined here; start the endpoint with --platform-dir") from None
         machine_type = str(await execute("qom-get", {"path": "/machine", "property": "type"}))
-        kvm = await execute("query-kvm", None)
-        accel = Accel.KVM if isinstance(kvm, dict) and kvm.get("enabled") else Accel.TCG
+        accel = await read_running_accel(execute)
         backends: tuple[NetBackend, ...] = ()
         if dev.netdev is not None:
             nd = self._netdevs.get(dev.netdev) or await self._netdev_from_qemu(dev.netdev, execute)

@@ -54,7 +54,7 @@ from vmplatform.errors import VmplatformError
 from vmplatform.model.accel import Accel
 from vmplatform.model.features import AppliesTo, Catalog
 from vmplatform.model.virtio_bits import bits_to_mask, decode_status_features
-from vmplatform.qemu.platform_record import read_recorded_platform
+from vmplatform.qemu.platform_record import read_recorded_platform, read_running_accel
 from vmplatform.resolution.support import SupportReport
 
 QUERY_PLATFORMS = "query-platforms"
@@ -199,8 +199,7 @@ class LocalCommands:
                                         f"{recorded} (vmplatform qemu -platform {recorded})")
         if self.rejudge is None:
             return
-        kvm = await execute("query-kvm", None)
-        accel = Accel.KVM if isinstance(kvm, dict) and kvm.get("enabled") else Accel.TCG
+        accel = await read_running_accel(execute)
         if accel is not self.support.accel:
             self._set_support(self.rejudge(accel))
 
