@@ -55,4 +55,4 @@ def probe_host(catalog: object = None, *, userns: bool = True) -> object:
     from vmplatform.model.features import default_catalog
     from vmplatform.probe.linux import LinuxProbe
 
-    return LinuxProbe(userns=userns).run(catalog or default_catalog())  # type: ignore[arg-type]
+    return LinuxProbe(userns=userns).run(catalog or default_catalog())

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vmplatform.resolution.support import PlatformSupport, SupportReport
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 NEWER = "newer than this kernel: it only means no feature the catalog knows is missing"
 
@@ -22,13 +27,13 @@ def state(ps: PlatformSupport) -> str:
     return text + (" (default)" if ps.is_default else "")
 
 
-def _runs(items: list[PlatformSupport], verdict: object) -> list[list[PlatformSupport]]:
+def _runs(items: list[PlatformSupport], verdict: Callable[[PlatformSupport], object]) -> list[list[PlatformSupport]]:
     """Adjacent upstream releases with the same guarantees and the same verdict, as one run."""
     runs: list[list[PlatformSupport]] = []
     for ps in items:
         last = runs[-1][-1] if runs else None
         if (last is not None and ps.platform.derived and last.platform.derived
-                and ps.platform.features == last.platform.features and verdict(ps) == verdict(last)):  # type: ignore[operator]
+                and ps.platform.features == last.platform.features and verdict(ps) == verdict(last)):
             runs[-1].append(ps)
         else:
             runs.append([ps])
