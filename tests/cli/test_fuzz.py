@@ -57,7 +57,7 @@ def test_findings_stay_fixed() -> None:
     fmt = formats()["qemu-argv"]
     # A NUL in a -readconfig path: open() raised ValueError.
     outcome = judge(fmt, '["-machine", "q35", "-readconfig", "a\\u0000b.cfg"]')
-    assert outcome.ok and outcome.label == "UsageError", outcome
+    assert outcome.ok and outcome.label == "FileFormatError", outcome
     # A superscript digit in a release name: str.isdigit() took it, int() did not.
     outcome = judge(fmt, '["-machine", "q35", "-platform", "linux-6\\u00b91"]')
     assert outcome.ok and outcome.label == "UnknownNameError", outcome

@@ -67,3 +67,22 @@ def test_systemd_units_call_real_options(tmp_path: Path) -> None:
     timer = configparser.ConfigParser(strict=False, interpolation=None)
     timer.read(CONTRIB / "vmplatform-fleet-report.timer")
     assert timer["Timer"]["OnBootSec"] and timer["Install"]["WantedBy"] == "timers.target"
+
+
+@pytest.mark.parametrize(("argv", "code", "message"), [
+    # the command line: a value an option cannot take
+    (["merge", "--name", "rack 12"], 2, "platform name 'rack 12' has characters outside"),
+    (["plan", "el9-5.14", "--to", "el9-5.14"], 2, "fleet plan needs at least one destination"),
+    (["upgrade-impact", "--group", "g", "--kernel", "not-a-release"], 2, "'not-a-release' is not a kernel release"),
+    (["place", "--limit", "-1", "x.json"], 2, "--limit must be 0 or more"),
+    # what the command line names is not in the store
+    (["plan", "no-such-host", "--to", "el9-5.14"], 1, "no host 'no-such-host' in the fleet store"),
+])
+def test_exit_code_says_whose_the_mistake_is(tmp_path: Path, argv: list[str], code: int, message: str) -> None:
+    db = str(tmp_path / "f.db")
+    assert run_cli(["fleet", "add", "--db", db, "--no-progress", str(HOSTS)])[0] == 0
+    if argv[0] == "upgrade-impact":
+        assert run_cli(["fleet", "label", "--db", db, "g", "el9-5.14"])[0] == 0
+    rc, _, err = run_cli(["fleet", argv[0], "--db", db, *argv[1:]])
+    assert (rc, "Traceback" in err) == (code, False), err
+    assert message in err, err

@@ -44,8 +44,9 @@ def test_domain_that_lost_its_pins_is_incompatible(tmp_path: Path) -> None:
                           "on in the XML, the manifest pins off")
 
 
-def test_domain_without_manifest_is_a_usage_error() -> None:
+def test_domain_without_manifest_is_a_bad_input_file() -> None:
+    """The command line is right; the file it names cannot be checked: exit 1, not 2."""
     rc, _, err = run_cli(["check", *NET, "--domain-xml", WEB1, "--host", EL9])
-    assert rc == 2
-    assert "the domain has no vmplatform manifest in <metadata>" in err
+    assert rc == 1
+    assert f"{WEB1}: the domain has no vmplatform manifest in <metadata>" in err
     assert "vmplatform libvirt pin --domain-xml FILE" in err

@@ -131,7 +131,7 @@ def test_virsh_create_refused_with_our_message(libvirtd: Daemon, tmp_path: Path)
     libvirtd.simulate_host("el9-5.14")
     got = libvirtd.virsh("create", str(xml))
     print(f"$ virsh create {xml.name}\n{got.stderr}")  # shown with pytest -rP: what a user sees
-    assert got.returncode != 0
+    assert got.returncode == 1   # virsh: EXIT_FAILURE when the command fails
     assert ("vmplatform-libvirt-hook: refusing to start domain vmp-tiny: subset: host el9-5.14 lacks tap-uso "
             "(Linux >= 6.2 / platform linux-6.2) required by virtio-net-pci net0 host_uso=on") in got.stderr
     assert "Hook script execution failed" in got.stderr
@@ -252,7 +252,7 @@ def test_emulator_refusal_shows_in_virsh(libvirtd: Daemon, tmp_path: Path) -> No
     libvirtd.simulate_host("el9-5.14")
     got = libvirtd.virsh("create", str(xml))
     print(f"$ virsh create {xml.name}\n{got.stderr}")
-    assert got.returncode != 0
+    assert got.returncode == 1   # virsh: EXIT_FAILURE when the command fails
     # libvirt words the early exit by timing: "process exited while connecting to monitor: ..." or
     # "QEMU unexpectedly closed the monitor (vm='...'): ...", followed by the end of QEMU's stderr
     assert ("vmplatform-qemu: refusing to start domain vmp-emu-refused: host el9-5.14 cannot run this VM:\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vmplatform.errors import UsageError
+from vmplatform.errors import FileFormatError, UsageError
 from vmplatform.model.accel import Accel
 from vmplatform.model.machines import default_machine_catalog
 from vmplatform.model.vm import Backend, Machine, Origin, VmModel, device, netdev
@@ -70,7 +70,7 @@ def test_readconfig_round_trip(tmp_path: pytest.TempPathFactory) -> None:
 
 
 def test_readconfig_syntax_errors_name_the_line() -> None:
-    with pytest.raises(UsageError, match=r"x.cfg:2: expected"):
+    with pytest.raises(FileFormatError, match=r"x.cfg:2: expected"):
         read_config('[global]\n  driver virtio\n', "x.cfg")
 
 

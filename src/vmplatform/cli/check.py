@@ -64,7 +64,7 @@ def run(ns: argparse.Namespace) -> int:
 
 
 def _check_domain(ns: argparse.Namespace, report: HostReport, platforms: PlatformSet) -> Verdict:
-    from vmplatform.errors import UsageError
+    from vmplatform.libvirt._xml import DomainXmlError
     from vmplatform.libvirt.drift import domain_drift
     from vmplatform.libvirt.metadata import manifest_of
     from vmplatform.model.machines import load_machine_catalog
@@ -77,8 +77,8 @@ def _check_domain(ns: argparse.Namespace, report: HostReport, platforms: Platfor
         raise ManifestError(source, "", f"cannot read domain XML: {err.strerror}") from err
     manifest = manifest_of(xml, source)
     if manifest is None:
-        raise UsageError(f"{source}: the domain has no vmplatform manifest in <metadata>",
-                         "add one with 'vmplatform libvirt pin --domain-xml FILE'")
+        raise DomainXmlError(source, "", "the domain has no vmplatform manifest in <metadata>",
+                             hint="add one with 'vmplatform libvirt pin --domain-xml FILE'")
     mc = load_machine_catalog(ns.machine_catalog) if ns.machine_catalog else None
     from vmplatform.cli._vm import domain_networks
 

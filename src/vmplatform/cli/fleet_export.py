@@ -106,9 +106,11 @@ def _view(ns: argparse.Namespace, store: Store) -> FleetView:
 
 
 def _hosts(ns: argparse.Namespace, view: FleetView) -> list[str]:
+    from vmplatform.fleet.questions import FleetError
+
     unknown = [h for h in ns.host if h not in view.class_index]
     if unknown:
-        raise UsageError(f"no live host {', '.join(unknown)} in the fleet"
+        raise FleetError(f"no live host {', '.join(unknown)} in the fleet"
                          + (f" group '{ns.group}'" if getattr(ns, "group", None) else ""),
                          "list the hosts with 'vmplatform fleet hosts'")
     return sorted(set(ns.host)) if ns.host else sorted(view.class_index)
@@ -117,8 +119,18 @@ def _hosts(ns: argparse.Namespace, view: FleetView) -> list[str]:
 
 
 def _labels(ns: argparse.Namespace, store: Store) -> int:
-    from vmplatform.fleet.export_labels import PREFIX, kubectl_args, nfd_file_text, node_labels, write_nfd_file
+    from vmplatform.fleet.export_labels import (
+        PREFIX,
+        kubectl_args,
+        label_problems,
+        nfd_file_text,
+        node_labels,
+        write_nfd_file,
+    )
 
+    if ns.prefix is not None and (problems := label_problems(f"{ns.prefix}/x", "")):
+        raise UsageError(f"--prefix {ns.prefix!r}: {'; '.join(problems)}",
+                         "choose a lower-case DNS subdomain, e.g. vmplatform.example.com")
     view = _view(ns, store)
     hosts = _hosts(ns, view)
     if ns.output and len(hosts) != 1:
@@ -150,6 +162,9 @@ def _nova(ns: argparse.Namespace, store: Store) -> int:
     _require("yaml", "PyYAML")
     view = _view(ns, store)
     hosts = _hosts(ns, view)
+    if ns.compute_node and len(hosts) != 1:
+        raise UsageError(f"--compute-node writes the file of one host, {len(hosts)} selected",
+                         "pass --host NAME, or leave out --compute-node to identify hosts by name")
     tmap = trait_map(view.platforms)
     every = host_traits(view, tmap)
     text = nova_provider_yaml(nova_provider_config({h: every[h] for h in hosts}, tmap, ns.compute_node))
@@ -161,11 +176,17 @@ def _nova(ns: argparse.Namespace, store: Store) -> int:
 
 
 def _placement(ns: argparse.Namespace, store: Store) -> int:
+    from urllib.parse import urlsplit
+
     from vmplatform.fleet.export_placement import PlacementClient, sync_placement
     from vmplatform.fleet.export_traits import host_traits, trait_map
 
     if ns.create_vcpus is not None and ns.create_vcpus < 1:
         raise UsageError("--create-vcpus must be 1 or more")
+    url = urlsplit(ns.url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise UsageError(f"--url {ns.url!r} is not an http(s) URL", "pass the Placement endpoint, e.g. "
+                         "http://controller:8778 (openstack endpoint list --service placement)")
     view = _view(ns, store)
     tmap = trait_map(view.platforms)
     client = PlacementClient(ns.url, ns.token or os.environ.get("OS_AUTH_TOKEN"))

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from vmplatform.errors import VmplatformError
+from vmplatform.errors import UsageError, VmplatformError
 from vmplatform.fleet.profile import Profile
 from vmplatform.model.features import Category
 from vmplatform.model.jsonvalue import JsonObject
@@ -316,7 +316,7 @@ def fleet_merge(fleet: Fleet, name: str | None = None) -> Platform:
     """The features every live host (of the group) has, as a platform: the ``anywhere`` scope."""
     fleet.require_hosts()
     if name is not None and not PLATFORM_NAME.match(name):
-        raise FleetError(f"platform name '{name}' has characters outside [a-zA-Z0-9_.-]",
+        raise UsageError(f"platform name '{name}' has characters outside [a-zA-Z0-9_.-]",
                          "pick a name like 'fleet-rack12'")
     feats = common_features((c.report for c in fleet.classes), fleet.platforms)
     scope = f"label group {fleet.group}" if fleet.group else "the fleet"
@@ -452,7 +452,7 @@ def plan(store: Store, platforms: PlatformSet, source: str, targets: Sequence[st
 
     names = [source, *[t for t in dict.fromkeys(targets) if t != source]]
     if len(names) < 2:
-        raise FleetError("fleet plan needs at least one destination other than the source host",
+        raise UsageError("fleet plan needs at least one destination other than the source host",
                          "pass --to HOST [HOST ...]")
     refused = []
     reports = []
@@ -515,7 +515,7 @@ def kernel_statuses(store: Store, platforms: PlatformSet, release: str) -> tuple
                 f"a stored report of a host running {release}")
     running = kernel_version(release)
     if not running:
-        raise FleetError(f"'{release}' is not a kernel release", "pass a release like 6.12.48+deb13-amd64 or 6.8.0")
+        raise UsageError(f"'{release}' is not a kernel release", "pass a release like 6.12.48+deb13-amd64 or 6.8.0")
     out = {f.id: FeatureStatus.SUPPORTED if in_upstream(f, release_of(running), platforms.catalog)
            else FeatureStatus.UNSUPPORTED for f in kernel_feats}
     return out, f"upstream Linux {release} (no stored report of that release: the catalog's upstream rule)"

@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vmplatform.errors import UsageError
+from vmplatform.errors import FileFormatError, UsageError
 from vmplatform.model import _jsontext
 from vmplatform.model.accel import Accel
 from vmplatform.model.machines import MachineCatalog
@@ -356,15 +356,15 @@ def read_config(text: str, source: str) -> list[tuple[str, str | None, dict[str,
             rest = rest.strip()
             ident = rest.strip('"') if rest else None
             if not group or (rest and not (rest.startswith('"') and rest.endswith('"'))):
-                raise UsageError(f"{source}:{n}: bad section header {line!r}",
-                                 'write [group] or [group "id"]')
+                raise FileFormatError(source, "", f"bad section header {line!r}", n,
+                                      'write [group] or [group "id"]')
             sections.append((group, ident, {}))
             continue
         key, eq, val = line.partition("=")
         val = val.strip()
         if not eq or not sections or not (len(val) >= 2 and val.startswith('"') and val.endswith('"')):
-            raise UsageError(f"{source}:{n}: expected 'key = \"value\"' inside a section, got {line!r}",
-                             "see QEMU's -writeconfig output for the format")
+            raise FileFormatError(source, "", f"expected 'key = \"value\"' inside a section, got {line!r}", n,
+                                  "see QEMU's -writeconfig output for the format")
         sections[-1][2][key.strip()] = val[1:-1]
     return sections
 
@@ -376,9 +376,9 @@ def _expand_readconfig(path: str, unplaced: list[Unplaced]) -> list[str]:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except (OSError, ValueError) as err:  # ValueError: a NUL in the path (only reachable from Python)
         reason = err.strerror if isinstance(err, OSError) else "not a file name"
-        raise UsageError(f"-readconfig {path}: cannot read: {reason}",
-                         "pass a file written by QEMU's -writeconfig or 'vmplatform export --format readconfig'") \
-            from err
+        raise FileFormatError(f"-readconfig {path}", "", f"cannot read: {reason}",
+                              hint="pass a file written by QEMU's -writeconfig or "
+                                   "'vmplatform export --format readconfig'") from err
     out: list[str] = []
     for group, ident, props in read_config(text, path):
         if group not in _READCONFIG_GROUPS:
@@ -433,8 +433,8 @@ def _expand(argv: Sequence[str], mc: MachineCatalog | None, ids: _Ids | None = N
             nic = _expand_net(opt.value, mc, ids)
         elif opt.value is not None and opt.name == "-readconfig":
             if depth >= _MAX_READCONFIG_DEPTH:
-                raise UsageError(f"-readconfig {opt.value}: config files nested more than "
-                                 f"{_MAX_READCONFIG_DEPTH} deep", "a config file must not read itself")
+                raise FileFormatError(f"-readconfig {opt.value}", "", f"config files nested more than "
+                                      f"{_MAX_READCONFIG_DEPTH} deep", hint="a config file must not read itself")
             inner = _expand(_expand_readconfig(opt.value, ex.unplaced), mc, ids, depth + 1)
             ex.argv += inner.argv
             ex.unplaced += inner.unplaced
