@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     import argparse
@@ -35,7 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_argv(argv: list[str]) -> int:
-    """Fast path without argparse; returns -1 to fall back to argparse (help, errors)."""
+    """The one parser of ``vmplatform qemu`` (argparse would cost start-up time, and cannot tell where
+    QEMU's argv begins): our long options first, then from ``--`` or the first other token, QEMU's argv.
+
+    An option's value is the next token, whatever it is. ``--help`` prints our help; an unknown long
+    option is QEMU's (QEMU takes ``--machine`` for ``-machine``), as is ``-h`` after our options.
+    """
     ns = SimpleNamespace(qemu_binary=None, host=None, platform_dir=[], machine_catalog=None, dry_run=False)
     i = 0
     while i < len(argv):
@@ -44,12 +49,16 @@ def run_argv(argv: list[str]) -> int:
         if tok == "--":
             i += 1
             break
-        if key == "--dry-run" and not eq:
-            ns.dry_run = True
+        if tok == "--help":
+            return _print_help()
+        if key in OWN_FLAGS:
+            if eq:
+                _usage(f"argument {key}: ignored explicit argument '{val}'")
+            setattr(ns, key[2:].replace("-", "_"), True)
         elif key in OWN:
             if not eq:
                 if i + 1 >= len(argv):
-                    return -1
+                    _usage(f"argument {key}: expected one argument")
                 i += 1
                 val = argv[i]
             attr = key[2:].replace("-", "_")
@@ -59,8 +68,6 @@ def run_argv(argv: list[str]) -> int:
                 ns.machine_catalog = Path(val)
             else:
                 setattr(ns, attr, val)
-        elif tok.startswith("--") and tok != "--":
-            return -1  # unknown long option, or --help: let argparse explain
         else:
             break
         i += 1
@@ -68,30 +75,23 @@ def run_argv(argv: list[str]) -> int:
     return run(ns)  # type: ignore[arg-type]
 
 
-def parse_argv(p: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """Our long options first; from the first other token (or after --) it is QEMU's argv."""
-    own: list[str] = []
-    i = 0
-    while i < len(argv):
-        tok = argv[i]
-        key = tok.split("=", 1)[0]
-        if tok == "--":
-            i += 1
-            break
-        if tok in ("-h", "--help") or key in OWN_FLAGS:
-            own.append(tok)
-            i += 1
-        elif key in OWN:
-            own.append(tok)
-            if "=" not in tok and i + 1 < len(argv):
-                own.append(argv[i + 1])
-                i += 1
-            i += 1
-        else:
-            break
-    ns = p.parse_args(own)
-    ns.qemu_args = argv[i:]
-    return ns
+PROG = "vmplatform qemu"
+
+
+def _usage(message: str) -> NoReturn:
+    from vmplatform.errors import UsageError
+
+    raise UsageError(f"{PROG}: {message}", f"see '{PROG} --help'")
+
+
+def _print_help() -> int:
+    from vmplatform.cli import COMMANDS
+    from vmplatform.cli._parser import Parser
+
+    p = Parser(prog=PROG, description=COMMANDS["qemu"][1])
+    add_arguments(p)
+    p.print_help()
+    return 0
 
 
 def run(ns: argparse.Namespace) -> int:
