@@ -20,8 +20,8 @@ from vmplatform.model.machines import MachineCatalog
 from vmplatform.model.platforms import PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
 from vmplatform.qemu.analysis import analyze
+from vmplatform.resolution.layers import Layer
 from vmplatform.resolution.manifest import Manifest, Pin, Scope, loads
-from vmplatform.resolution.resolve import Layer
 
 QEMU_NS = "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"
 

@@ -9,8 +9,8 @@ import pytest
 
 from vmplatform.model.accel import Accel
 from vmplatform.resolution import manifest
+from vmplatform.resolution.layers import Layer
 from vmplatform.resolution.manifest import ManifestError
-from vmplatform.resolution.resolve import Layer
 
 MANIFEST = Path(__file__).parents[1] / "data" / "manifests" / "debian13-6.12-default.json"
 

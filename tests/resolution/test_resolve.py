@@ -15,7 +15,8 @@ from vmplatform.model.machines import MachineCatalog, load_machine_catalog
 from vmplatform.model.platforms import PlatformSet
 from vmplatform.model.vm import Backend, VmConfig
 from vmplatform.probe import FakeHost
-from vmplatform.resolution.resolve import Layer, check_host, nic, parse_global, qemu_global_args, require_host, resolve
+from vmplatform.resolution.layers import Layer
+from vmplatform.resolution.resolve import check_host, nic, parse_global, qemu_global_args, require_host, resolve
 
 MACHINES = Path(__file__).parent.parent / "data" / "mini" / "machines.json"
 

@@ -29,8 +29,9 @@ from vmplatform.libvirt import _xml
 from vmplatform.libvirt._xml import QEMU_NS
 from vmplatform.libvirt.domain import DRIVER_ATTRS, GUEST_ATTRS, HOST_ATTRS, Domain
 from vmplatform.libvirt.metadata import write_manifest
+from vmplatform.resolution.layers import Layer
 from vmplatform.resolution.manifest import Manifest
-from vmplatform.resolution.resolve import Layer, Resolution
+from vmplatform.resolution.resolve import Resolution
 
 if TYPE_CHECKING:
     from vmplatform.libvirt.device import DeviceInDomain

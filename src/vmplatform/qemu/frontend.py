@@ -19,8 +19,9 @@ from vmplatform.model.platforms import Platform, PlatformSet, platform_from_spec
 from vmplatform.model.report import HostReport
 from vmplatform.model.vm import VmModel
 from vmplatform.qemu.argv import DeviceArg, QemuCommandLine, devices_for_resolution, parse
+from vmplatform.resolution.layers import Layer
 from vmplatform.resolution.manifest import require_usable
-from vmplatform.resolution.resolve import Layer, Resolution, ResolvedProperty, require_host, resolve
+from vmplatform.resolution.resolve import Resolution, ResolvedProperty, require_host, resolve
 from vmplatform.resolution.support import SupportReport, evaluate
 
 

@@ -38,7 +38,8 @@ from vmplatform.model.report import HostReport
 from vmplatform.model.vm import Machine, NetBackend, Origin, VmConfig, VmModel, device, netdev
 from vmplatform.qemu.platform_record import read_recorded_platform, read_running_accel
 from vmplatform.qmp.local import Execute, LocalCommandError
-from vmplatform.resolution.resolve import Layer, check_host, resolve
+from vmplatform.resolution.layers import Layer
+from vmplatform.resolution.resolve import check_host, resolve
 
 DEVICE_ADD = "device_add"
 NETDEV_ADD = "netdev_add"

@@ -34,7 +34,7 @@ from vmplatform.model.machines import MachineCatalog, MachineType, normalize_val
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
 from vmplatform.model.vm import Backend, Device, VmConfig
-from vmplatform.resolution.layers import Layer as Layer  # re-exported: the resolver's own vocabulary
+from vmplatform.resolution.layers import Layer
 from vmplatform.resolution.support import unusable_here
 
 
