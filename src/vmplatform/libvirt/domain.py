@@ -128,6 +128,7 @@ class Interface:
     backend: NetBackend
     props: Mapping[str, object] = field(default_factory=dict)   # -device properties the XML sets
     network: str = ""                    # <source network=..> of a type='network' interface
+    queues: int = 1                      # <driver queues=N>: libvirt hands QEMU N multi-queue TAP fds
 
 
 @dataclass(frozen=True)
@@ -315,7 +316,14 @@ def _interface(el: minidom.Element, index: int, alias: str, net_type: str, netwo
         else:
             props[prop] = value
     backend = _backend(net_type, driver, accel, vhost_available, virtio_model)
-    return Interface(index, alias, net_type, device, backend, props, network)
+    queues = 1
+    if virtio_model and driver is not None and driver.hasAttribute("queues"):
+        text = driver.getAttribute("queues")
+        if not text.isdecimal():
+            raise DomainXmlError(source, "", f"<driver queues='{text}'>: expected a number",
+                                 hint="libvirt takes the number of queues as an unsigned integer")
+        queues = int(text)
+    return Interface(index, alias, net_type, device, backend, props, network, queues)
 
 
 def _vsock(devices: minidom.Element | None, overrides: Mapping[str, list[tuple[str, object | None]]],
@@ -531,13 +539,14 @@ def qemu_argv(domain: Domain) -> list[str]:
         if iface.device is None:
             continue
         netdev = f"host{iface.alias}"
+        queues = f",queues={iface.queues}" if iface.queues > 1 else ""   # libvirt: fds=A:B:... of a multi-queue TAP
         match iface.backend:
             case NetBackend.UNSUPPORTED | NetBackend.HOSTDEV:
                 continue
             case NetBackend.TAP:
-                argv += ["-netdev", f"tap,id={netdev}"]
+                argv += ["-netdev", f"tap,id={netdev}{queues}"]
             case NetBackend.TAP_VHOST:
-                argv += ["-netdev", f"tap,id={netdev},vhost=on"]
+                argv += ["-netdev", f"tap,id={netdev},vhost=on{queues}"]
             case NetBackend.TAP_NO_VNET_HDR:
                 argv += ["-netdev", f"tap,id={netdev},vnet_hdr=off"]
             case NetBackend.NO_VNET_HDR:

@@ -67,6 +67,7 @@ class Device:
     type: str                                # user-facing QOM type, e.g. virtio-net-pci
     backend: Backend | None = None           # for NICs
     props: Mapping[str, str] = field(default_factory=dict)   # explicit -device properties
+    tap_queues: int = 1                      # queues of its tap netdev (more than one: IFF_MULTI_QUEUE)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,21 @@ class NetBackend:
     def opens_vhost(self) -> bool:
         """QEMU itself opens /dev/vhost-net (no fd handed over)."""
         return self.vhost and "vhostfd" not in self.props and "vhostfds" not in self.props
+
+    @property
+    def tap_queues(self) -> int:
+        """The queues of a tap netdev: ``queues=N``, else one per fd of ``fds=A:B:...``, else 1.
+
+        More than one needs IFF_MULTI_QUEUE: QEMU asks for it when it opens the TAP
+        (net/tap-linux.c tap_open(), mq_required), and whoever handed the fds over did.
+        """
+        if self.type != "tap":
+            return 1
+        queues = self.props.get("queues")
+        if queues is not None:
+            return int(queues) if queues.isdecimal() else 1   # not a number: QEMU refuses it
+        fds = self.props.get("fds")
+        return len(fds.split(":")) if fds else 1
 
     @property
     def backend(self) -> Backend | None:
@@ -229,6 +245,7 @@ class VmModel:
             if not lineage & governed:
                 continue
             backend: Backend | None = None
+            queues = 1
             if "virtio-net-device" in lineage:
                 nd_id = dev.netdev
                 if nd_id is None:
@@ -238,13 +255,13 @@ class VmModel:
                     if nd is None:
                         raise UsageError(f"{dev.origin.value} {label}: netdev '{nd_id}' is not defined by any "
                                          "-netdev", "add -netdev TYPE,id=" + nd_id)
-                    backend = nd.backend
+                    backend, queues = nd.backend, nd.tap_queues
                     if backend is None:
                         notes.append(f"{label}: netdev type {nd.type} decides its own features; "
                                      "vmplatform does not pin them")
                         continue
             props = {k: v for k, v in dev.props.items() if k not in ("id", "netdev", "bus", "addr", "mac")}
-            out.append((i, Device(label, dev.qom_type, backend, props)))
+            out.append((i, Device(label, dev.qom_type, backend, props, queues)))
         return out, notes
 
     def config(self, machine: str, devices: list[tuple[int, Device]]) -> VmConfig:

@@ -111,6 +111,8 @@ def from_resolution(res: Resolution, platform: Platform, scope: Scope, report: H
         if p.needs_feature and p.feature not in requires:
             who = "machine" if p.device == "machine" else f"{p.device_type} {p.device}"
             requires[p.feature] = f"{who} {p.prop}={p.value}"
+    for feature, by in res.backend_needs().items():
+        requires.setdefault(feature, by)
     pins = tuple(Pin(p.device, p.device_type, p.global_driver, p.prop, p.value, p.feature, p.layer)
                  for p in res.properties)
     return Manifest(
@@ -118,7 +120,7 @@ def from_resolution(res: Resolution, platform: Platform, scope: Scope, report: H
         platform=None if scope is Scope.HOST else platform.name,
         platform_features=tuple(sorted(platform.features)), scope_hosts=tuple(scope_hosts),
         migratable=scope is not Scope.HOST, requires=requires,
-        relevant=tuple(sorted({p.feature for p in res.properties})), pins=pins,
+        relevant=tuple(sorted({p.feature for p in res.properties} | set(res.backend_needs()))), pins=pins,
         analysed_on=f"{report.host.hostname} (Linux {report.host.kernel_release})")
 
 

@@ -37,6 +37,8 @@ from vmplatform.model.vm import Backend, Device, VmConfig
 from vmplatform.resolution.layers import Layer
 from vmplatform.resolution.support import unusable_here
 
+TUN_MULTIQUEUE = "tun-multiqueue"   # data/features.toml
+
 
 @dataclass(frozen=True)
 class Step:
@@ -72,6 +74,19 @@ class Resolution:
 
     def needed_features(self) -> list[str]:
         return sorted({p.feature for p in self.properties if p.needs_feature})
+
+    def backend_needs(self) -> dict[str, str]:
+        """Features a device's backend needs whatever its properties: feature -> what needs it.
+
+        A tap netdev with more than one queue needs IFF_MULTI_QUEUE (``tun-multiqueue``):
+        QEMU fails to start without it rather than change the guest ABI, so it governs no
+        property, but a VM using it can run only where the kernel has it.
+        """
+        needs: dict[str, str] = {}
+        for d in self.config.devices:
+            if d.tap_queues > 1:
+                needs.setdefault(TUN_MULTIQUEUE, f"{d.type} {d.id} netdev queues={d.tap_queues}")
+        return needs
 
     def to_json(self) -> JsonObject:
         """The resolution as a JSON-ready object (``resolve --format json``)."""
