@@ -56,7 +56,9 @@ commits read for this module) are next to the code:
   directly;
 * ``<vsock>``: ``qemuBuildVsockDevProps`` (same commit) gives QEMU
   ``vhost-vsock-pci`` (``-transitional`` / ``-non-transitional`` by model,
-  ``vhost-vsock-device`` on virtio-mmio, ``vhost-vsock-ccw`` on ccw) with id
+  ``vhost-vsock-device`` on virtio-mmio, ``vhost-vsock-ccw`` on ccw; QEMU
+  has no ``vhost-vsock-pci-transitional``, vsock being modern-only, nor ccw
+  on x86_64, so resolution refuses those as devices this QEMU lacks) with id
   ``vsock0`` (``qemuAssignDeviceVsockAlias``), ``guest-cid`` and a vhostfd,
   and never ``seqpacket``: QEMU's default ``seqpacket=auto`` follows the
   host kernel, so it is pinned like a NIC property;

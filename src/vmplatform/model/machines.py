@@ -115,6 +115,11 @@ class MachineCatalog:
     def device_default(self, qom_type: str, prop: str) -> str | None:
         return self.device_defaults.get(qom_type, {}).get(prop)
 
+    def has_device(self, qom_type: str) -> bool:
+        """Whether this QEMU has the governed device type ``qom_type`` (the catalog holds the
+        defaults of every concrete one; ``-device help`` lists the same types)."""
+        return qom_type in self.device_defaults
+
     def knows(self, qom_type: str, prop: str) -> bool:
         """Whether this QEMU has ``prop`` on ``qom_type`` (never pin unknown properties)."""
         return prop in self.device_defaults.get(qom_type, {})

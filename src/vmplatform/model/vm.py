@@ -236,7 +236,10 @@ class VmModel:
         """The devices resolution must pin, as (index in :attr:`devices`, resolve.Device), and notes.
 
         A governed NIC whose netdev is not defined is a UsageError; a NIC on a
-        netdev that decides its own features (vhost-user, vDPA) is a note.
+        netdev that decides its own features (vhost-user, vDPA) is a note. A
+        device named as a transport of a governed device that this QEMU does not
+        have (``vhost-vsock-pci-transitional``: vsock is modern-only) is a
+        UsageError too: nothing of it could be pinned, and QEMU would refuse it.
         """
         out: list[tuple[int, Device]] = []
         notes: list[str] = []
@@ -244,6 +247,9 @@ class VmModel:
             lineage = mc.lineage(dev.qom_type)
             if not lineage & governed:
                 continue
+            if not mc.has_device(dev.qom_type):
+                raise UsageError(f"{dev.origin.value} {label}: QEMU {mc.qemu_version} has no device "
+                                 f"{dev.qom_type}", "see the device types of the QEMU that runs: -device help")
             backend: Backend | None = None
             queues = 1
             if "virtio-net-device" in lineage:
