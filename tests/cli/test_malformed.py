@@ -222,3 +222,17 @@ def test_compare_needs_two_reports(tmp_path: Path) -> None:
     assert run_cli(["compare", str(tmp_path), EL9]) == (
         2, "", "vmplatform: error: compare needs exactly two host reports, got 3\n"
                "  hint: pass two report files (not directories), e.g. compare A.json B.json\n")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["migrate", "--source", "/s", "--dest", "/d", "--uri", "tcp:h:1", "--timeout", "-5"],
+     "vmplatform migrate: argument --timeout: '-5' is not a positive number of seconds"),
+    (["migrate", "--source", "/s", "--dest", "/d", "--uri", "tcp:h:1", "--timeout", "nan"],
+     "vmplatform migrate: argument --timeout: 'nan' is not a positive number of seconds"),
+    (["qmp", "--connect", "/s", "--listen", "/l", "--greeting-timeout", "soon"],
+     "vmplatform qmp: argument --greeting-timeout: invalid number of seconds: 'soon'"),
+])
+def test_a_time_an_option_cannot_take_is_a_usage_error(argv: list[str], message: str) -> None:
+    """Refused before any socket is opened: exit 2, as every other bad option value."""
+    rc, out, err = run_cli(argv)
+    assert (rc, out, err.splitlines()[0]) == (2, "", f"vmplatform: error: {message}")

@@ -75,6 +75,8 @@ def test_systemd_units_call_real_options(tmp_path: Path) -> None:
     (["plan", "el9-5.14", "--to", "el9-5.14"], 2, "fleet plan needs at least one destination"),
     (["upgrade-impact", "--group", "g", "--kernel", "not-a-release"], 2, "'not-a-release' is not a kernel release"),
     (["place", "--limit", "-1", "x.json"], 2, "--limit must be 0 or more"),
+    (["serve", "--listen", "nope"], 2, "--listen 'nope' is not ADDR:PORT"),
+    (["serve", "--listen", "127.0.0.1:99999"], 2, "--listen '127.0.0.1:99999' is not ADDR:PORT (a port of 0 to 65535)"),
     # what the command line names is not in the store
     (["plan", "no-such-host", "--to", "el9-5.14"], 1, "no host 'no-such-host' in the fleet store"),
 ])

@@ -31,6 +31,20 @@ def add_host(p: argparse.ArgumentParser) -> None:
                    help="judge this host report ('-' for stdin) instead of probing this host")
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds (else a usage error naming the option)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def platforms_from(ns: argparse.Namespace) -> PlatformSet:
     from vmplatform.model.platforms import load_platforms
 

@@ -196,8 +196,9 @@ def _serve(ns: argparse.Namespace, store: Store) -> int:
     from vmplatform.fleet.server import serve
 
     host, _, port = ns.listen.rpartition(":")
-    if not host or not (port.isascii() and port.isdigit()):
-        raise UsageError(f"--listen '{ns.listen}' is not ADDR:PORT", "e.g. --listen 127.0.0.1:8470")
+    if not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        raise UsageError(f"--listen '{ns.listen}' is not ADDR:PORT (a port of 0 to 65535)",
+                         "e.g. --listen 127.0.0.1:8470")
     serve(store, host.strip("[]"), int(port))
     return 0
 

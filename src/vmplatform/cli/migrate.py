@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vmplatform.cli._common import add_json, add_platform_dir, platforms_from, print_json
+from vmplatform.cli._common import add_json, add_platform_dir, platforms_from, print_json, seconds
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--uri", required=True, help="migration URI, e.g. unix:/run/vm1.migrate or tcp:HOST:PORT")
     p.add_argument("--dest-host", metavar="REPORT.json",
                    help="the destination host's report ('vmplatform probe --json' there): also judge the host")
-    p.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=seconds, default=300.0, metavar="SECONDS",
                    help="give up waiting for the migration after this long (default: %(default)s)")
     add_json(p)
     add_platform_dir(p)

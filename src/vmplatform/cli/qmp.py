@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vmplatform.cli._common import add_host, add_platform_dir, host_report, platforms_from
+from vmplatform.cli._common import add_host, add_platform_dir, host_report, platforms_from, seconds
 
 if TYPE_CHECKING:  # no asyncio at start-up
     from vmplatform.model.machines import MachineCatalog
@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="machine catalog to pin hot-plugged devices with instead of reading the QEMU binary")
     add_host(p)
     add_platform_dir(p)
-    p.add_argument("--greeting-timeout", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--greeting-timeout", type=seconds, default=10.0, metavar="SECONDS",
                    help="how long to wait for QEMU's QMP greeting (default: %(default)s)")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="log start-up and shutdown (-v), and every client connection (-vv), to stderr")
