@@ -60,8 +60,11 @@ def _net_namespaces() -> frozenset[int]:
     return frozenset(seen)
 
 
-def kill_probes(count: int, runtime_dir: Path, seed: int = 1, max_delay: float = 0.15) -> tuple[int, list[str]]:
+def kill_probes(count: int, runtime_dir: Path, seed: int = 1) -> tuple[int, list[str]]:
     """Start ``vmplatform probe --json`` ``count`` times, SIGKILL each after a random delay.
+
+    The delays spread over what one whole probe takes on this machine at this moment (timed first,
+    unkilled), so the kills land all along the probe however fast or loaded the machine is.
 
     Returns (how many were killed before they finished, residue found after all).
     Net namespaces of unrelated processes come and go on a busy machine, so only
@@ -70,11 +73,15 @@ def kill_probes(count: int, runtime_dir: Path, seed: int = 1, max_delay: float =
     """
     rng = random.Random(seed)
     env = {**os.environ, "VMPLATFORM_RUNTIME_DIR": str(runtime_dir)}
+    argv = [sys.executable, "-m", "vmplatform", "probe", "--json"]
     before = Snapshot.take((runtime_dir,))
+    t0 = time.monotonic()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    max_delay = 0.9 * (time.monotonic() - t0)
     killed = 0
     for _ in range(count):
-        proc = subprocess.Popen([sys.executable, "-m", "vmplatform", "probe", "--json"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
         time.sleep(rng.uniform(0, max_delay))
         if proc.poll() is None:
             killed += 1
