@@ -106,6 +106,10 @@ def main() -> int:
          run([sys.executable, "-c", "import json, dataclasses"]), bare, None),
     ]
     t = {name: median_ms(cmd.run, ns.n) for name, cmd, _, _ in rows}
+    if ns.instructions:
+        # valgrind preloads its own library, and LD_PRELOAD is part of the probe cache's key: without a
+        # cache filled under valgrind, the counted hook would probe instead of reading the cache
+        run([cli, "probe", "--json"]).instructions()
     ir = {name: cmd.instructions() for name, cmd, _, _ in rows} if ns.instructions else {}
     print(f"{'':<52} {'median':>9}  {'ratio':<11} {'target':<13}" + ("  instructions  ratio" if ir else ""))
     for name, _, base, target in rows:
