@@ -45,7 +45,7 @@ a bug into :class:`InternalError` (tests/architecture holds both rules).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vmplatform.records import record
 
 
 class VmplatformError(Exception):
@@ -124,7 +124,7 @@ class ProbeError(VmplatformError):
     """The probe could not run at all (not: a feature is missing)."""
 
 
-@dataclass(frozen=True)
+@record
 class MissingFeature:
     """One host feature a VM needs and the host cannot provide."""
 

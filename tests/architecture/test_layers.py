@@ -20,7 +20,7 @@ import vmplatform
 
 PACKAGE = Path(vmplatform.__file__).parent
 LAYERS: dict[str, int] = {
-    "errors": 0, "model": 1, "probe": 2, "resolution": 3,
+    "errors": 0, "records": 0, "model": 1, "probe": 2, "resolution": 3,
     "qemu": 4, "qmp": 4, "libvirt": 4, "fleet": 4,
     "cli": 5, "__main__": 5,
 }

@@ -44,10 +44,12 @@ _report()
 
 # Never on any hot path: event loops, process spawning, the QMP client, network
 # stacks, the fleet layer's libraries, logging, TOML parsing (packaged data is
-# read precompiled), and argparse (the hot commands parse their few options
+# read precompiled), dataclasses and the inspect it brings (the model's classes are
+# vmplatform.records), and argparse (the hot commands parse their few options
 # themselves; argparse with gettext costs about 6 ms).
 NEVER = ("asyncio", "subprocess", "qemu", "socket", "ssl", "http", "email", "logging", "tempfile",
-         "difflib", "tomllib", "sqlalchemy", "alembic", "starlette", "uvicorn", "jinja2", "tqdm", "psycopg")
+         "difflib", "tomllib", "sqlalchemy", "alembic", "starlette", "uvicorn", "jinja2", "tqdm", "psycopg",
+         "dataclasses", "inspect")
 NO_ARGPARSE = ("argparse", "gettext")
 NO_XML = ("xml",)
 

@@ -3,13 +3,12 @@ the manifest kept in <metadata>. No daemon here (see test_libvirt_daemon.py)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.harness.corpus import DOMAINS, NETWORKS, report
+from vmplatform import records
 from vmplatform.errors import HostLacksFeatures
 from vmplatform.libvirt import _xml
 from vmplatform.libvirt.domain import Domain, qemu_argv, read_domain
@@ -217,7 +216,7 @@ def test_metadata_round_trip_creates_metadata_after_description() -> None:
 def test_metadata_replaces_an_older_manifest_and_keeps_other_applications() -> None:
     text = (DOMAINS / "web1-kvm.xml").read_text()
     first = with_manifest(text, sample_manifest(), "web1")
-    other = dataclasses.replace(sample_manifest(), platform="linux-5.14")
+    other = records.replace(sample_manifest(), platform="linux-5.14")
     second = with_manifest(first, other, "web1")
     assert manifest_of(second, "web1") == other
     assert second.count("<vmplatform:manifest") == 1
@@ -247,7 +246,7 @@ texts = st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), m
 @given(texts, texts, st.sampled_from(list(Scope)), st.lists(texts, max_size=3))
 def test_any_manifest_round_trips_through_domain_xml(machine: str, required_by: str, scope: Scope,
                                                      hosts: list[str]) -> None:
-    m = dataclasses.replace(sample_manifest(), machine=machine, scope=scope, scope_hosts=tuple(hosts),
+    m = records.replace(sample_manifest(), machine=machine, scope=scope, scope_hosts=tuple(hosts),
                             requires={"tap-uso": required_by + "]]>"},
                             pins=(Pin("net0", "virtio-net-pci", "virtio-net-device", "host_uso", "on", "tap-uso",
                                       Layer.PLATFORM),))

@@ -9,7 +9,6 @@ open succeeds while the named /dev node still does not appear).
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from vmplatform.model.features import default_catalog
 from vmplatform.model.probe_spec import VhostFeatures
 from vmplatform.model.report import FeatureStatus
 from vmplatform.probe import linux, modules
+from vmplatform.records import replace
 
 DEVNAME = ("fuse fuse c10:229\nvhost_vsock vhost-vsock c10:241\n"
            "vhost_net vhost-net c10:238\nbtrfs btrfs-control c10:234\n")

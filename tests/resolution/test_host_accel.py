@@ -10,7 +10,6 @@ nobody (open(/dev/kvm) fails with EACCES: the device exists, only the permission
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from vmplatform.model.features import default_catalog
 from vmplatform.model.platforms import load_platforms
 from vmplatform.model.report import HostReport, loads
 from vmplatform.probe.fake import FakeHost
+from vmplatform.records import replace
 from vmplatform.resolution.support import evaluate, host_accel
 
 CATALOG = default_catalog()

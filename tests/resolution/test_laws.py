@@ -9,12 +9,12 @@ backends, optionally with a user override.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from vmplatform import records
 from vmplatform.errors import HostLacksFeatures, UsageError, VmplatformError
 from vmplatform.model.features import Category, default_catalog
 from vmplatform.model.machines import default_machine_catalog
@@ -157,7 +157,7 @@ def test_merge_is_commutative_and_supported_by_every_input_host(reports: list[Ho
 
 
 def renamed(report: HostReport, suffix: str) -> HostReport:
-    return dataclasses.replace(report, host=dataclasses.replace(report.host, hostname=report.name + suffix))
+    return records.replace(report, host=records.replace(report.host, hostname=report.name + suffix))
 
 
 @LAWS

@@ -5,13 +5,13 @@ machine type's doing. Catalogs: the shipped QEMU 10.0.2 snapshot and variants of
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 from datetime import date
 
 from tests.harness.corpus import MANIFESTS, report
 from tests.model.test_machine_catalogs import PLATFORMS, ROOT, USO, USO_OFF, catalog, machine, shipped_obj
 from vmplatform.model.report import loads
 from vmplatform.qemu.analysis import analyze
+from vmplatform.records import replace
 from vmplatform.resolution.layers import Layer
 from vmplatform.resolution.manifest import Manifest, check_manifest, host_platform, machine_type_changes
 from vmplatform.resolution.manifest import loads as manifest_loads

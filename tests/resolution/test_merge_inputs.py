@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import shutil
 import sys
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from vmplatform.errors import HostReportError, UsageError
 from vmplatform.model.platforms import PlatformSet, load_platform_file
 from vmplatform.model.report import FeatureStatus, HostReport
 from vmplatform.probe.fake import FakeHost
+from vmplatform.records import replace
 from vmplatform.resolution.merge import common_features, load_reports, merged_platform, platform_toml
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from vmplatform.records import record
 
 if TYPE_CHECKING:
     from xml.dom import minidom
@@ -46,7 +47,7 @@ def domain_networks(ns: argparse.Namespace) -> Networks:
     return networks_from(getattr(ns, "network_xml", []), system=True)
 
 
-@dataclass(frozen=True)
+@record
 class AnalysedVm:
     rewrite: Rewrite
     manifest: Manifest

@@ -16,7 +16,6 @@ decide its values, and whose manifest in ``<metadata>`` names the platform).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from xml.dom import minidom
 from xml.parsers.expat import ExpatError
 
@@ -24,12 +23,13 @@ from vmplatform.libvirt import _xml
 from vmplatform.libvirt._xml import DomainXmlError
 from vmplatform.libvirt.domain import Domain, parse_domain
 from vmplatform.libvirt.network import Networks
+from vmplatform.records import record
 
 ROOTS = ("interface", "vsock")
 _HINT = "pass the XML 'virsh attach-device' takes: one <interface> or <vsock> element"
 
 
-@dataclass(frozen=True)
+@record
 class DeviceInDomain:
     device_doc: minidom.Document      # the device XML as given (pins are written here)
     domain: Domain                    # the domain with the device added

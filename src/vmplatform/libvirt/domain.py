@@ -72,7 +72,6 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from xml.dom import minidom
 
@@ -80,6 +79,7 @@ from vmplatform.libvirt import _xml
 from vmplatform.libvirt._xml import QEMU_NS, DomainXmlError
 from vmplatform.libvirt.network import Networks
 from vmplatform.model.accel import Accel
+from vmplatform.records import field, record
 
 TAP_TYPES = frozenset({"network", "bridge", "direct", "ethernet"})
 NO_VNET_HDR_TYPES = frozenset({"user", "server", "client", "mcast", "udp", "internal"})
@@ -119,7 +119,7 @@ class NetBackend(enum.Enum):
     UNSUPPORTED = "unsupported"  # a type not modelled here
 
 
-@dataclass(frozen=True)
+@record
 class Interface:
     """One ``<interface>`` as libvirt gives it to QEMU."""
 
@@ -133,7 +133,7 @@ class Interface:
     queues: int = 1                      # <driver queues=N>: libvirt hands QEMU N multi-queue TAP fds
 
 
-@dataclass(frozen=True)
+@record
 class Vsock:
     """The ``<vsock>`` device (libvirt allows one)."""
 
@@ -143,7 +143,7 @@ class Vsock:
     props: Mapping[str, object] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class OverrideDevice:
     """A device whose governed properties libvirt has no attribute for (pinned with ``<qemu:override>``):
     ``<iommu model='virtio'>`` (libvirt passes QEMU's alias ``virtio-iommu``), ``<memory
@@ -154,7 +154,7 @@ class OverrideDevice:
     props: Mapping[str, object] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class Domain:
     name: str
     machine: str

@@ -23,12 +23,12 @@ nowhere is an error where it matters, never a guess.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 from vmplatform.libvirt import _xml
 from vmplatform.libvirt._xml import DomainXmlError
+from vmplatform.records import field, record
 
 # libvirt's own locations (src/network/bridge_driver.c: stateDir /run/libvirt/network,
 # configDir $SYSCONFDIR/libvirt/qemu/networks), active status first.
@@ -40,7 +40,7 @@ HOSTDEV = "hostdev"
 DIRECT_MODES = frozenset({"bridge", "private", "vepa", "passthrough"})
 
 
-@dataclass(frozen=True)
+@record
 class Network:
     name: str
     forward: str            # <forward mode=..>, "" without <forward>
@@ -85,7 +85,7 @@ def read_network(text: str, source: str) -> Network:
     return Network(name, mode, _xml.element(root, "bridge") is not None, source)
 
 
-@dataclass(frozen=True)
+@record
 class Networks:
     """The networks an interface may name: given ones first, then libvirt's files in ``dirs``."""
 

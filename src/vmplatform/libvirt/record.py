@@ -26,9 +26,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from vmplatform.records import record
 
 if TYPE_CHECKING:
     from vmplatform.model.machines import MachineCatalog
@@ -76,7 +77,7 @@ def uuid_of(xml: str) -> str | None:
     return m.group(1) if m else None
 
 
-@dataclass(frozen=True)
+@record
 class StartRecord:
     name: str
     uuid: str

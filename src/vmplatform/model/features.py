@@ -10,7 +10,6 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
@@ -23,6 +22,7 @@ from vmplatform.model.accel import Accel
 from vmplatform.model.fields import Fields
 from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.probe_spec import ProbeSpec
+from vmplatform.records import field, fields, record
 
 FEATURE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -43,7 +43,7 @@ class AppliesTo(enum.Enum):
     ANY = "any"              # every VM
 
 
-@dataclass(frozen=True)
+@record
 class Gap:
     """Releases ``[since, until)`` in which an introduced feature was absent again."""
 
@@ -52,7 +52,7 @@ class Gap:
     source: str
 
 
-@dataclass(frozen=True)
+@record
 class GovernedProperty:
     """A QEMU property whose effective value depends on a host feature."""
 
@@ -75,7 +75,7 @@ class GovernedProperty:
                 **({"virtio-bit": self.virtio_bit} if self.virtio_bit is not None else {}), "qemu": self.qemu}
 
 
-@dataclass(frozen=True)
+@record
 class HostFeature:
     """One host capability QEMU consults when it decides a guest-visible default."""
 
@@ -108,7 +108,7 @@ class HostFeature:
         return accel is Accel.KVM or self.applies_to is not AppliesTo.KVM
 
 
-@dataclass(frozen=True)
+@record
 class Catalog:
     """All host features, in file order."""
 
@@ -250,7 +250,7 @@ def _feature_json(f: HostFeature) -> dict[str, object]:
     return {"id": f.id, "summary": f.summary, "category": f.category.value, "applies-to": f.applies_to.value,
             "linux": f.linux, "linux-source": f.linux_source, "qemu": f.qemu, "qemu-source": f.qemu_source,
             "probe": {"kind": type(f.probe).__name__,
-                      **{fd.name: getattr(f.probe, fd.name) for fd in fields(f.probe)}},
+                      **{name: getattr(f.probe, name) for name in fields(f.probe)}},
             "governs": [{"driver": g.driver, "property": g.prop, "present": g.present, "absent": g.absent,
                          "qemu": g.qemu, "source": g.source, "virtio-bit": g.virtio_bit,
                          "host-default": g.host_default, "needs-feature": g.needs_feature} for g in f.governs],

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
@@ -23,6 +22,7 @@ from vmplatform.model import _jsontext
 from vmplatform.model._toml import DATA_DIR
 from vmplatform.model.fields import Document, Fields
 from vmplatform.model.jsonvalue import JsonObject
+from vmplatform.records import field, record
 
 SCHEMA = "vmplatform/machine-catalog/1"
 
@@ -40,14 +40,14 @@ def normalize_value(value: object) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@record
 class CompatProp:
     qom_type: str
     prop: str
     value: str
 
 
-@dataclass(frozen=True)
+@record
 class MachineType:
     name: str
     compat_props: tuple[CompatProp, ...]
@@ -61,7 +61,7 @@ class MachineType:
                 "compat-props": len(self.compat_props)}
 
 
-@dataclass(frozen=True)
+@record
 class MachineCatalog:
     qemu_version: str
     arch: str

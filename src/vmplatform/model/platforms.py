@@ -14,7 +14,6 @@ import datetime
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from vmplatform.model._toml import DATA_DIR
 from vmplatform.model.features import Catalog, Category, HostFeature, default_catalog, load_catalog
 from vmplatform.model.fields import Fields
 from vmplatform.model.jsonvalue import JsonObject
+from vmplatform.records import field, record
 
 # The upstream releases are derived from the catalog when the platforms are compiled (build time) or
 # read from sources other than the package; reading the compiled set needs none of it.
@@ -38,7 +38,7 @@ SYSTEM_DIR = Path("/etc/vmplatform/platforms.d")
 PATH_ENV = "VMPLATFORM_PATH"
 
 
-@dataclass(frozen=True)
+@record
 class Platform:
     """A platform definition with its inheritance already resolved."""
 
@@ -94,7 +94,7 @@ class UnknownReleaseError(UnknownNameError):
         self.args = (self.message,)
 
 
-@dataclass(frozen=True)
+@record
 class _Raw:
     name: str
     description: str

@@ -10,10 +10,10 @@ masks) the catalog's figure must agree with the names it gives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vmplatform.model.fields import Fields
+from vmplatform.records import record
 
 if TYPE_CHECKING:
     from vmplatform.model.jsonvalue import JsonObject, JsonValue
@@ -32,7 +32,7 @@ def _opt(key: str, value: JsonValue) -> JsonObject:
     return {} if value is None else {key: value}
 
 
-@dataclass(frozen=True)
+@record
 class TunFeatures:
     """``TUNGETFEATURES`` on /dev/net/tun reports ``flag``."""
 
@@ -47,7 +47,7 @@ class TunFeatures:
                 **_opt("request", self.request)}
 
 
-@dataclass(frozen=True)
+@record
 class TunOffload:
     """``TUNSETOFFLOAD`` on a TAP with a vnet header accepts the mask of ``offloads``."""
 
@@ -62,7 +62,7 @@ class TunOffload:
                 **_opt("request", self.request)}
 
 
-@dataclass(frozen=True)
+@record
 class TunSteeringEbpf:
     """``TUNSETSTEERINGEBPF`` with ``argument`` (-1: detach) is implemented."""
 
@@ -75,7 +75,7 @@ class TunSteeringEbpf:
         return {"method": self.method, **_opt("request", self.request), "argument": self.argument}
 
 
-@dataclass(frozen=True)
+@record
 class BpfProgLoad:
     """The kernel loads QEMU's RSS steering program (``bpf(BPF_PROG_LOAD)``)."""
 
@@ -89,7 +89,7 @@ class BpfProgLoad:
                 **_opt("sysctl", self.sysctl or None)}
 
 
-@dataclass(frozen=True)
+@record
 class VhostFeatures:
     """``device`` opens and ``VHOST_GET_FEATURES`` answers; with ``bit``, that bit is offered."""
 
@@ -106,7 +106,7 @@ class VhostFeatures:
                 **_opt("request-get-features", self.request_get_features)}
 
 
-@dataclass(frozen=True)
+@record
 class KvmCapability:
     """``KVM_CHECK_EXTENSION`` for ``number`` answers > 0, on /dev/kvm or (``on_vm``) on a VM fd."""
 
@@ -125,7 +125,7 @@ class KvmCapability:
                 **_opt("request", self.request)}
 
 
-@dataclass(frozen=True)
+@record
 class Sysconf:
     """``sysconf(name)`` equals ``equals``."""
 
@@ -138,7 +138,7 @@ class Sysconf:
         return {"method": self.method, "name": self.name, "equals": self.equals}
 
 
-@dataclass(frozen=True)
+@record
 class FileValue:
     """The file at ``path``, stripped, reads ``equals``."""
 

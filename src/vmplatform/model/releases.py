@@ -23,9 +23,9 @@ guaranteed in the sense "a host of this release that has the device has it".
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
 
 from vmplatform.model.features import Catalog, Category, HostFeature
+from vmplatform.records import record
 
 Version = tuple[int, ...]
 
@@ -52,7 +52,7 @@ def release_of(version: Version) -> Version:
     return version[:3] if version[:2] == (2, 6) else version[:2]
 
 
-@dataclass(frozen=True)
+@record
 class Release:
     """One upstream Linux release: ``version`` as written (``"6.18"``) and its release date."""
 

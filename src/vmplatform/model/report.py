@@ -10,13 +10,13 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from vmplatform.errors import HostReportError
 from vmplatform.model import _jsontext
 from vmplatform.model.fields import Document, Fields, kind_of
+from vmplatform.records import field, record
 
 SCHEMA = "vmplatform/host-report/1"
 _REGEN = "produce a fresh one on that host with 'vmplatform probe --json > REPORT.json'"
@@ -31,7 +31,7 @@ class FeatureStatus(enum.Enum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
+@record
 class Evidence:
     """Why the probe concluded what it did: the call made and what came back."""
 
@@ -42,14 +42,14 @@ class Evidence:
     duration_us: float = 0.0
 
 
-@dataclass(frozen=True)
+@record
 class FeatureResult:
     feature: str
     status: FeatureStatus
     evidence: Evidence
 
 
-@dataclass(frozen=True)
+@record
 class HostIdentity:
     hostname: str
     kernel_release: str
@@ -62,7 +62,7 @@ class HostIdentity:
         return self.os_release.get("PRETTY_NAME", "unknown OS")
 
 
-@dataclass(frozen=True)
+@record
 class HostReport:
     """The result of probing one host."""
 

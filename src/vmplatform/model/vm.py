@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from vmplatform.errors import UsageError
 from vmplatform.model.accel import Accel
 from vmplatform.model.machines import normalize_value
+from vmplatform.records import field, record
 
 if TYPE_CHECKING:
     from vmplatform.model.machines import MachineCatalog
@@ -59,7 +59,7 @@ class Backend(enum.Enum):
     NO_VNET_HDR = "none"     # user, socket, stream, tap vnet_hdr=off, ...
 
 
-@dataclass(frozen=True)
+@record
 class Device:
     """One device of the VM, as far as resolution cares."""
 
@@ -70,7 +70,7 @@ class Device:
     tap_queues: int = 1                      # queues of its tap netdev (more than one: IFF_MULTI_QUEUE)
 
 
-@dataclass(frozen=True)
+@record
 class VmConfig:
     machine: str
     devices: tuple[Device, ...]
@@ -95,7 +95,7 @@ def _props(values: Mapping[str, object]) -> Mapping[str, str]:
     return MappingProxyType({k: normalize_value(v) if isinstance(v, bool) else str(v) for k, v in values.items()})
 
 
-@dataclass(frozen=True)
+@record
 class Machine:
     """``-machine TYPE,PROP=V`` plus the accelerator. ``type`` None: QEMU's default machine."""
 
@@ -104,7 +104,7 @@ class Machine:
     props: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
-@dataclass(frozen=True)
+@record
 class NetBackend:
     """One ``-netdev`` (or ``netdev_add``): its type and options as written."""
 
@@ -155,7 +155,7 @@ class NetBackend:
         return Backend.NO_VNET_HDR
 
 
-@dataclass(frozen=True)
+@record
 class VmDevice:
     """One device: the driver as written, the QOM type QEMU makes of it, its properties."""
 
@@ -177,7 +177,7 @@ class VmDevice:
         return self.props.get("netdev")
 
 
-@dataclass(frozen=True)
+@record
 class Firmware:
     """Firmware as far as it decides machine properties (secure boot needs SMM)."""
 
@@ -186,14 +186,14 @@ class Firmware:
     secure_boot: bool = False      # cfi.pflash01 secure=on: the OVMF secure-boot build
 
 
-@dataclass(frozen=True)
+@record
 class GlobalProp:
     driver: str
     prop: str
     value: str
 
 
-@dataclass(frozen=True)
+@record
 class Unplaced:
     """Something that reaches QEMU but cannot be placed in the model: refused."""
 
@@ -201,7 +201,7 @@ class Unplaced:
     reason: str
 
 
-@dataclass(frozen=True)
+@record
 class VmModel:
     machine: Machine
     devices: tuple[VmDevice, ...] = ()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from vmplatform.model.features import Catalog
 from vmplatform.model.report import Evidence, FeatureResult, FeatureStatus, HostIdentity, HostReport
+from vmplatform.records import field, record, replace
 
 
-@dataclass(frozen=True)
+@record
 class FakeHost:
     """A simulated host. Features in ``supported`` are supported, features in
     ``unknown`` are unknown (value: the reason), every other catalog feature is

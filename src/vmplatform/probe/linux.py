@@ -20,7 +20,6 @@ import os
 import struct
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from vmplatform import __version__
@@ -40,11 +39,12 @@ from vmplatform.model.probe_spec import (
 from vmplatform.model.report import Evidence, FeatureResult, FeatureStatus, HostReport
 from vmplatform.probe import ioctls as K
 from vmplatform.probe.identity import local_identity
+from vmplatform.records import field, record
 
 TapHook = Callable[[str], None]
 
 
-@dataclass
+@record(frozen=False)
 class _Result:
     status: FeatureStatus
     evidence: Evidence
@@ -190,7 +190,7 @@ def _probe_tun_in_userns(feats: list[HostFeature]) -> dict[str, _Result]:
 
 # -- vhost, KVM, BPF, values --------------------------------------------------
 
-@dataclass
+@record(frozen=False)
 class _Devices:
     """Per-run cache: each device node is opened at most once."""
 

@@ -20,13 +20,14 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
+
+from vmplatform.records import record
 
 MODULE_DIRS = (Path("/lib/modules"), Path("/usr/lib/modules"))
 
 
-@dataclass(frozen=True)
+@record
 class DevName:
     """One ``modules.devname`` line: ``vhost_vsock vhost-vsock c10:241``."""
 
@@ -58,7 +59,7 @@ def has_module_index(release: str | None = None, dirs: tuple[Path, ...] = MODULE
     return any((base / release / "modules.devname").is_file() for base in dirs)
 
 
-@dataclass(frozen=True)
+@record
 class Autoload:
     """What trying to load a device's module did."""
 

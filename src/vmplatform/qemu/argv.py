@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from vmplatform.errors import FileFormatError, UsageError
@@ -54,6 +53,7 @@ from vmplatform.model.vm import (
     device,
     netdev,
 )
+from vmplatform.records import field, record
 
 __all__ = ["NO_VNET_HDR_NETDEVS", "FOREIGN_NETDEVS", "QemuCommandLine", "DeviceArg", "Option", "parse",
            "parse_opts", "split_opts", "devices_for_resolution", "NIC_MODELS", "is_help_request", "options",
@@ -135,14 +135,14 @@ def _json_obj(option: str, value: str, key: str | None) -> dict[str, object]:
     return obj
 
 
-@dataclass(frozen=True)
+@record
 class Option:
     index: int                 # argv index of the option name
     name: str                  # normalised: one leading dash
     value: str | None
 
 
-@dataclass(frozen=True)
+@record
 class DeviceArg:
     """Where a model device sits in the (expanded) argv, for appending its pins."""
 
@@ -160,7 +160,7 @@ class DeviceArg:
         return self.device.props
 
 
-@dataclass
+@record(frozen=False)
 class QemuCommandLine:
     argv: list[str]                         # expanded: -nic / -net nic / -readconfig replaced, no -platform
     vm: VmModel
@@ -393,7 +393,7 @@ def _expand_readconfig(path: str, unplaced: list[Unplaced]) -> list[str]:
     return out
 
 
-@dataclass
+@record(frozen=False)
 class _Expansion:
     argv: list[str] = field(default_factory=list)
     platform: str | None = None
@@ -452,7 +452,7 @@ def _expand(argv: Sequence[str], mc: MachineCatalog | None, ids: _Ids | None = N
     return ex
 
 
-@dataclass
+@record(frozen=False)
 class _Reader:
     mc: MachineCatalog | None
     machine_type: str | None = None

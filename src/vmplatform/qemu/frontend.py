@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from vmplatform.errors import UsageError
 from vmplatform.model.machines import MachineCatalog
@@ -19,13 +18,14 @@ from vmplatform.model.platforms import Platform, PlatformSet, platform_from_spec
 from vmplatform.model.report import HostReport
 from vmplatform.model.vm import VmModel
 from vmplatform.qemu.argv import DeviceArg, QemuCommandLine, devices_for_resolution, parse
+from vmplatform.records import field, record
 from vmplatform.resolution.layers import Layer
 from vmplatform.resolution.manifest import require_usable
 from vmplatform.resolution.resolve import Resolution, ResolvedProperty, require_host, resolve
 from vmplatform.resolution.support import SupportReport, evaluate
 
 
-@dataclass
+@record(frozen=False)
 class Rewrite:
     argv: list[str]
     platform: Platform

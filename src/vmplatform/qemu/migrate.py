@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from vmplatform.errors import QemuError
@@ -41,6 +40,7 @@ from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.platforms import PlatformSet
 from vmplatform.model.report import HostReport
 from vmplatform.qemu.qmp_boundary import QmpReplyError, QmpSession
+from vmplatform.records import field, record
 
 FINAL = frozenset({"completed", "failed", "cancelled"})
 #: Run states of a destination that holds the VM (a source started with -S arrives in 'prelaunch').
@@ -55,7 +55,7 @@ class Outcome(enum.Enum):
     UNVERIFIED = "unverified"    # completed, but the destination differs from what was checked
 
 
-@dataclass(frozen=True)
+@record
 class Side:
     """What one VM looks like over QMP."""
 
@@ -68,7 +68,7 @@ class Side:
     dependencies: tuple[dict[str, Any], ...] = ()   # query-platform-dependencies' device entries
 
 
-@dataclass(frozen=True)
+@record
 class MigrationReport:
     outcome: Outcome
     problems: tuple[str, ...] = ()

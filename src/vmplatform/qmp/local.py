@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from vmplatform.errors import VmplatformError
@@ -55,6 +54,7 @@ from vmplatform.model.accel import Accel
 from vmplatform.model.features import AppliesTo, Catalog
 from vmplatform.model.virtio_bits import bits_to_mask, decode_status_features
 from vmplatform.qemu.platform_record import read_recorded_platform, read_running_accel
+from vmplatform.records import record
 from vmplatform.resolution.support import SupportReport
 
 QUERY_PLATFORMS = "query-platforms"
@@ -80,7 +80,7 @@ class LocalCommandError(VmplatformError):
         self.error_class = error_class
 
 
-@dataclass(frozen=True)
+@record
 class FeatureBits:
     """The virtio-net feature bits one host feature decides."""
 

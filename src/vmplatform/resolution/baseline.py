@@ -18,12 +18,12 @@ The result does not depend on the order of the reports.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from vmplatform.errors import VmplatformError
 from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.report import HostReport
+from vmplatform.records import record
 from vmplatform.resolution.support import SupportReport, Unavailable, evaluate
 
 
@@ -40,7 +40,7 @@ def choose_common(candidates: Iterable[Platform]) -> Platform | None:
     return max(maximal, key=lambda p: (p.released, p.name))
 
 
-@dataclass(frozen=True)
+@record
 class HeldBack:
     """One host that lacks what a newer platform guarantees."""
 
@@ -48,7 +48,7 @@ class HeldBack:
     lacks: tuple[Unavailable, ...]
 
 
-@dataclass(frozen=True)
+@record
 class NewerPlatform:
     """A platform released after the baseline, and why the group cannot use it."""
 
@@ -57,7 +57,7 @@ class NewerPlatform:
     not_in_baseline: tuple[str, ...]         # baseline features it does not guarantee
 
 
-@dataclass(frozen=True)
+@record
 class Baseline:
     platform: Platform
     hosts: tuple[str, ...]                   # sorted host names

@@ -13,18 +13,17 @@ the latest such platform is picked host-neutrally
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from vmplatform.model.features import AppliesTo, Catalog
 from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.machines import MachineCatalog
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
+from vmplatform.records import record
 from vmplatform.resolution.baseline import choose_common, common_platforms
 from vmplatform.resolution.support import SupportReport, evaluate
 
 
-@dataclass(frozen=True)
+@record
 class FeatureDifference:
     """A feature one host supports and the other does not."""
 
@@ -38,7 +37,7 @@ class FeatureDifference:
                 "reason-on-other": self.other_reason}
 
 
-@dataclass(frozen=True)
+@record
 class Direction:
     source: str
     target: str
@@ -59,7 +58,7 @@ class Direction:
                 f"{self.via.name}); {self.target} lacks {lacks}")
 
 
-@dataclass(frozen=True)
+@record
 class Comparison:
     a: SupportReport
     b: SupportReport

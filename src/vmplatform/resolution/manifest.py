@@ -16,7 +16,6 @@ import enum
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vmplatform.errors import FileFormatError, VmplatformError
@@ -24,6 +23,7 @@ from vmplatform.model import _jsontext
 from vmplatform.model.accel import Accel
 from vmplatform.model.fields import Document, Fields, kind_of
 from vmplatform.model.jsonvalue import JsonObject
+from vmplatform.records import record
 from vmplatform.resolution.layers import Layer
 
 # Reading a manifest and checking it against a host (the libvirt hook on every guarded start) needs
@@ -53,7 +53,7 @@ class ManifestError(FileFormatError):
     """A manifest file is not a valid vmplatform manifest."""
 
 
-@dataclass(frozen=True)
+@record
 class Pin:
     device: str
     device_type: str
@@ -64,7 +64,7 @@ class Pin:
     source: Layer            # resolution layer that decided the value
 
 
-@dataclass(frozen=True)
+@record
 class Manifest:
     machine: str
     qemu_version: str

@@ -24,7 +24,6 @@ release that would provide it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from vmplatform.errors import HostLacksFeatures, MissingFeature, UsageError
 from vmplatform.model.accel import Accel
@@ -34,20 +33,21 @@ from vmplatform.model.machines import MachineCatalog, MachineType, normalize_val
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
 from vmplatform.model.vm import Backend, Device, VmConfig
+from vmplatform.records import record
 from vmplatform.resolution.layers import Layer
 from vmplatform.resolution.support import unusable_here
 
 TUN_MULTIQUEUE = "tun-multiqueue"   # data/features.toml
 
 
-@dataclass(frozen=True)
+@record
 class Step:
     layer: Layer
     value: str
     why: str
 
 
-@dataclass(frozen=True)
+@record
 class ResolvedProperty:
     device: str                  # device id, or "machine"
     device_type: str             # type the property is set on (-device TYPE / machine type)
@@ -64,7 +64,7 @@ class ResolvedProperty:
         return f"{self.device}.{self.prop}"
 
 
-@dataclass(frozen=True)
+@record
 class Resolution:
     machine: MachineType
     platform: Platform | None

@@ -56,7 +56,6 @@ from __future__ import annotations
 import enum
 import errno as errno_mod
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from vmplatform.errors import VmplatformError
 from vmplatform.model.accel import Accel
@@ -65,6 +64,7 @@ from vmplatform.model.jsonvalue import JsonObject, JsonValue
 from vmplatform.model.platforms import Platform, PlatformSet
 from vmplatform.model.releases import kernel_version, release_of
 from vmplatform.model.report import FeatureStatus, HostReport
+from vmplatform.records import record
 
 
 class Lack(enum.Enum):
@@ -74,7 +74,7 @@ class Lack(enum.Enum):
     NEEDS_DEVICE = "needs-device"  # only usable through an optional device the host does not have
 
 
-@dataclass(frozen=True)
+@record
 class Unavailable:
     feature: str
     status: FeatureStatus
@@ -83,7 +83,7 @@ class Unavailable:
     device: str = ""               # for NEEDS_DEVICE: the optional feature (device) that is absent
 
 
-@dataclass(frozen=True)
+@record
 class PlatformSupport:
     platform: Platform
     supported: bool                # usable: nothing missing (absent optional devices aside)
@@ -129,7 +129,7 @@ class PlatformSupport:
         return obj
 
 
-@dataclass(frozen=True)
+@record
 class SupportReport:
     """Every platform, newest first, judged against one host report for one accelerator."""
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from vmplatform.model.jsonvalue import JsonObject
 from vmplatform.model.report import FeatureStatus, HostReport
+from vmplatform.records import field, record
 
 if TYPE_CHECKING:
     from vmplatform.model.platforms import PlatformSet
@@ -40,7 +40,7 @@ class Result(enum.Enum):
         return self in (Result.IDENTICAL, Result.SUPERSET)
 
 
-@dataclass(frozen=True)
+@record
 class Shortfall:
     feature: str
     status: FeatureStatus
@@ -49,7 +49,7 @@ class Shortfall:
     provided_by: str
 
 
-@dataclass(frozen=True)
+@record
 class Verdict:
     result: Result
     host: str
