@@ -26,6 +26,7 @@ from vmplatform.errors import UsageError
 from vmplatform.model.accel import Accel
 from vmplatform.model.platforms import PlatformSet
 from vmplatform.model.report import FeatureStatus, HostReport
+from vmplatform.records import replace
 from vmplatform.resolution.baseline import Baseline, BaselineError, baseline
 from vmplatform.resolution.support import SupportReport, choose_default, evaluate, host_accel
 
@@ -99,9 +100,7 @@ class FleetView:
         so ``hosts`` and ``held_back_by`` name one host per class; map them
         back with :meth:`class_of`. None when no platform is common.
         """
-        import dataclasses
-
-        reps = [dataclasses.replace(c.support.host, host=dataclasses.replace(c.support.host.host, hostname=c.hosts[0]))
+        reps = [replace(c.support.host, host=replace(c.support.host.host, hostname=c.hosts[0]))
                 for c in self.classes]
         try:
             return baseline(reps, self.platforms)
