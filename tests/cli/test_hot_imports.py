@@ -131,6 +131,8 @@ RESOLUTION = ("vmplatform.resolution.resolve", "vmplatform.qemu.argv", "vmplatfo
               "vmplatform.model.machines", "vmplatform.resolution.support", "vmplatform.libvirt.domain",
               "vmplatform.libvirt.drift", "vmplatform.libvirt.network")
 DERIVATION = ("vmplatform.model.releases", "tomllib")
+# The manifest is read from the domain XML in one pass: no document is built until the domain is resolved.
+DOCUMENT = ("xml.dom.minidom", "xml.dom.expatbuilder")
 PROBE = ("vmplatform.probe.linux", "vmplatform.probe.bpf", "ctypes")
 
 
@@ -147,14 +149,16 @@ def test_hook_refusing_a_guarded_operation(operation: list[str]) -> None:
     env = {"VMPLATFORM_HOST_REPORT": str(DATA / "hosts/debian12-6.1.json")}  # lacks what the manifest needs
     modules = imported("hook", ["vmp-tiny", *operation, "-"], _pinned_domain(), env)
     assert "vmplatform.resolution.verdict" in modules, "the hook did not judge the domain"
-    assert_none(modules, NEVER + NO_ARGPARSE + RESOLUTION + DERIVATION + PROBE, f"the hook refusing {operation}")
+    assert_none(modules, NEVER + NO_ARGPARSE + RESOLUTION + DERIVATION + PROBE + DOCUMENT,
+                f"the hook refusing {operation}")
 
 
 def test_hook_from_the_probe_cache(warm: None) -> None:
     """Without a report file the hook reads the per-boot cache that 'vmplatform probe' wrote."""
     modules = imported("hook", ["vmp-tiny", "prepare", "begin", "-"], _pinned_domain())
     assert "vmplatform.probe.cache" in modules and "vmplatform.resolution.verdict" in modules
-    assert_none(modules, NEVER + NO_ARGPARSE + DERIVATION + PROBE, "the hook on prepare begin (cached probe)")
+    assert_none(modules, NEVER + NO_ARGPARSE + DERIVATION + PROBE + DOCUMENT,
+                "the hook on prepare begin (cached probe)")
 
 
 def test_hook_admitting_a_guarded_operation() -> None:

@@ -7,11 +7,15 @@ Elements vmplatform adds are indented like their siblings.
 
 from __future__ import annotations
 
-from typing import Any, cast
-from xml.dom import Node, minidom
+from typing import TYPE_CHECKING, Any, cast
+from xml.dom import Node
+from xml.parsers import expat
 from xml.parsers.expat import ExpatError
 
 from vmplatform.errors import FileFormatError
+
+if TYPE_CHECKING:
+    from xml.dom import minidom
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 XMLNS_NS = "http://www.w3.org/2000/xmlns/"
@@ -24,15 +28,75 @@ class DomainXmlError(FileFormatError):
 
 def parse(text: str, source: str) -> minidom.Document:
     """Parse a libvirt domain XML; the root must be ``<domain>``."""
+    from xml.dom import minidom  # the document model: only for what edits or reads a whole domain
+
     try:
         doc = minidom.parseString(text.encode("utf-8"))
     except ExpatError as err:
-        raise DomainXmlError(source, "", f"not well-formed XML (line {err.lineno}, column {err.offset}): "
-                             f"{_expat_message(err)}", hint=_HINT) from None
+        raise _not_well_formed(source, err) from None
     root = root_of(doc)
     if root.namespaceURI is not None or root.localName != "domain":
-        raise DomainXmlError(source, "", f"not a libvirt domain XML (root element <{root.tagName}>)", hint=_HINT)
+        raise _not_a_domain(source, root.tagName)
     return doc
+
+
+def _not_well_formed(source: str, err: ExpatError) -> DomainXmlError:
+    return DomainXmlError(source, "", f"not well-formed XML (line {err.lineno}, column {err.offset}): "
+                          f"{_expat_message(err)}", hint=_HINT)
+
+
+def _not_a_domain(source: str, tag: str) -> DomainXmlError:
+    return DomainXmlError(source, "", f"not a libvirt domain XML (root element <{tag}>)", hint=_HINT)
+
+
+def metadata_texts(text: str, source: str, ns: str, local: str) -> list[str] | None:
+    """The texts of the elements ``local`` in namespace ``ns`` directly under the domain's first
+    ``<metadata>`` (None without a ``<metadata>``), as :func:`text_of` reads them from :func:`parse`'s
+    document, with the same errors: one pass of the same parser (expat, namespaces on) that builds no
+    document, for the libvirt hook, which reads nothing else of the domain before it decides."""
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.namespace_prefixes = True   # names are "uri local prefix", "uri local" or "local"
+    parser.buffer_text = True
+    open_: list[bool] = []             # per open element: is it one of those wanted
+    found: list[list[str]] = []
+    root: list[str] = []
+    metadata = 0                       # 0 before the first <metadata>, 1 inside it, 2 after it
+
+    def start(name: str, _attrs: object) -> None:
+        nonlocal metadata
+        depth = len(open_)
+        if depth == 0:
+            root.append(name)
+        elif depth == 1 and name == "metadata" and metadata == 0:
+            metadata = 1
+        parts = name.split(" ")
+        wanted = depth == 2 and metadata == 1 and len(parts) > 1 and parts[0] == ns and parts[1] == local
+        if wanted:
+            found.append([])
+        open_.append(wanted)
+
+    def end(name: str) -> None:
+        nonlocal metadata
+        open_.pop()
+        if len(open_) == 1 and metadata == 1:
+            metadata = 2
+
+    def data(chunk: str) -> None:
+        if open_ and open_[-1]:
+            found[-1].append(chunk)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = data
+    try:
+        parser.Parse(text.encode("utf-8"), True)
+    except ExpatError as err:
+        raise _not_well_formed(source, err) from None
+    parts = root[0].split(" ")
+    if len(parts) > 1 or parts[0] != "domain":
+        raise _not_a_domain(source, parts[0] if len(parts) == 1 else
+                            f"{parts[2]}:{parts[1]}" if len(parts) > 2 else parts[1])
+    return None if metadata == 0 else ["".join(chunks) for chunks in found]
 
 
 def root_of(doc: minidom.Document) -> minidom.Element:

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING
-from xml.dom import minidom
 
 from vmplatform.libvirt import _xml
 from vmplatform.libvirt.namespace import ELEMENT, NAMESPACE, PREFIX
 from vmplatform.resolution.manifest import Manifest, ManifestError, loads
 
 if TYPE_CHECKING:
+    from xml.dom import minidom
+
     from vmplatform.model.platforms import Platform, PlatformSet
 
 # libvirt's own order of the elements that come before <metadata> (domain_conf.c virDomainDefFormat).
@@ -40,13 +41,17 @@ def read_manifest(doc: minidom.Document, source: str) -> Manifest | None:
     meta = _xml.element(_xml.root_of(doc), "metadata")
     if meta is None:
         return None
-    found = _xml.elements(meta, ELEMENT, NAMESPACE)
-    if not found:
+    return _the_manifest([_xml.text_of(el) for el in _xml.elements(meta, ELEMENT, NAMESPACE)], source)
+
+
+def _the_manifest(texts: list[str], source: str) -> Manifest | None:
+    """The manifest in the texts of the vmplatform elements of ``<metadata>``: none, or exactly one."""
+    if not texts:
         return None
-    if len(found) > 1:
-        raise ManifestError(source, "", f"<metadata> holds {len(found)} vmplatform manifests, expected one",
+    if len(texts) > 1:
+        raise ManifestError(source, "", f"<metadata> holds {len(texts)} vmplatform manifests, expected one",
                             hint="keep one <vmplatform:manifest> element ('vmplatform libvirt pin' rewrites it)")
-    return loads(_xml.text_of(found[0]), f"{source}: <metadata> vmplatform manifest")
+    return loads(texts[0], f"{source}: <metadata> vmplatform manifest")
 
 
 def write_manifest(doc: minidom.Document, manifest: Manifest) -> None:
@@ -75,8 +80,8 @@ def write_manifest(doc: minidom.Document, manifest: Manifest) -> None:
 
 
 def manifest_of(text: str, source: str) -> Manifest | None:
-    """The manifest in a domain XML text, or None."""
-    return read_manifest(_xml.parse(text, source), source)
+    """The manifest in a domain XML text, or None. (Reads it without building the document.)"""
+    return _the_manifest(_xml.metadata_texts(text, source, NAMESPACE, ELEMENT) or [], source)
 
 
 def with_manifest(text: str, manifest: Manifest, source: str) -> str:
