@@ -445,13 +445,16 @@ def _platform_json(p: Platform) -> dict[str, object]:
             "source": p.source, "origin": os.path.relpath(p.origin, DATA_DIR), "derived": p.derived}
 
 
+_DATA_DIR = str(DATA_DIR)   # joined with each compiled platform's origin: os.path, not a Path per platform
+
+
 def _platform_from(o: dict[str, Any]) -> Platform:
     return Platform(
         name=o["name"], description=o["description"], vendor=o["vendor"],
         released=datetime.date.fromisoformat(o["released"]), kernel=o["kernel"], features=frozenset(o["features"]),
         inherits=o["inherits"], add=tuple(o["add"]), remove=tuple(o["remove"]),
         feature_sources=MappingProxyType(o["feature-sources"]), left_out=MappingProxyType(o["left-out"]),
-        source=o["source"], origin=str(DATA_DIR / o["origin"]), derived=o["derived"])
+        source=o["source"], origin=os.path.join(_DATA_DIR, o["origin"]), derived=o["derived"])
 
 
 def compile_platforms() -> Path:
