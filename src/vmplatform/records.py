@@ -11,15 +11,17 @@ It exists for start-up: the commands on every VM start (the libvirt hook,
 ``vmplatform probe``, the QEMU front-end) define a few dozen records. Each
 dataclass compiles six methods when its module is imported, and importing
 :mod:`dataclasses` pulls in :mod:`inspect` (with ast, dis and tokenize);
-together that was most of a hook call. A record compiles one function, its
-``__init__``; the rest is shared. :func:`replace` and :func:`fields` stand
-in for their :mod:`dataclasses` namesakes.
+together that was most of a hook call. A record compiles nothing: its
+methods are shared functions that read the field names the decorator stored
+(an ``__init__`` call costs about a microsecond more than a generated one;
+the hot paths make a few hundred records, and would define a few dozen
+classes). :func:`replace` and :func:`fields` stand in for their
+:mod:`dataclasses` namesakes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import FunctionType
 from typing import Any, TypeVar, dataclass_transform, overload
 
 T = TypeVar("T")
@@ -89,32 +91,60 @@ def _repr(self: object) -> str:
     return f"{type(self).__qualname__}({inner})"
 
 
-def _make(cls: type[T], frozen: bool, eq: bool) -> type[T]:
-    names = tuple(cls.__dict__.get("__annotations__", {}))
-    params, body = [], []
-    env: dict[str, object] = {"_set": object.__setattr__}
+def _init_of(cls: type, names: tuple[str, ...]) -> Callable[..., None]:
+    """The record's ``__init__``: the fields by position or keyword, then the defaults, in one shared
+    function (dataclasses compile one per class, a compilation per class at import)."""
+    count = len(names)
+    known = frozenset(names)
+    required: list[str] = []
+    defaults: list[tuple[str, object]] = []        # (name, default) for fields with a plain default
+    factories: list[tuple[str, Callable[[], object]]] = []
     for name in names:
         default = cls.__dict__.get(name, _MISSING)
         if isinstance(default, _Factory):
-            env[f"_f_{name}"] = default.make
-            params.append(f"{name}=_missing")
-            body.append(f" _set(self, {name!r}, _f_{name}() if {name} is _missing else {name})")
-            delattr(cls, name)
+            factories.append((name, default.make))
+            delattr(cls, name)                     # no class attribute: like dataclasses
+        elif default is not _MISSING:
+            defaults.append((name, default))
+        elif defaults or factories:
+            raise TypeError(f"{cls.__name__}: field {name!r} without a default follows one with a default")
         else:
-            if default is not _MISSING:
-                env[f"_d_{name}"] = default
-                params.append(f"{name}=_d_{name}")
-            elif params and "=" in params[-1]:
-                raise TypeError(f"{cls.__name__}: field {name!r} without a default follows one with a default")
-            else:
-                params.append(name)
-            body.append(f" _set(self, {name!r}, {name})")
-    env["_missing"] = _MISSING
-    src = f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(body) or " pass") + "\n"
-    exec(src, env)  # noqa: S102 - the source is built above from the class's own field names
-    init = env["__init__"]
-    assert isinstance(init, FunctionType)
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
+            required.append(name)
+    qualname = f"{cls.__qualname__}.__init__"
+
+    def __init__(self: object, *args: object, **kwargs: object) -> None:
+        values = kwargs
+        if args:
+            if len(args) > count:
+                raise TypeError(f"{qualname}() takes {count + 1} positional arguments but {len(args) + 1} were "
+                                "given")
+            values = dict(zip(names, args, strict=False))   # fewer positional arguments than fields
+            if kwargs:
+                for name in kwargs.keys() & values.keys():
+                    raise TypeError(f"{qualname}() got multiple values for argument {name!r}")
+                values.update(kwargs)
+        if not known.issuperset(values):
+            name = next(name for name in values if name not in known)
+            raise TypeError(f"{qualname}() got an unexpected keyword argument {name!r}")
+        if len(values) < count:
+            missing = [name for name in required if name not in values]
+            if missing:
+                raise TypeError(f"{qualname}() missing {len(missing)} required argument(s): "
+                                + ", ".join(repr(m) for m in missing))
+            for name, default in defaults:
+                values.setdefault(name, default)
+            for name, make in factories:
+                if name not in values:
+                    values[name] = make()
+        self.__dict__.update(values)   # in any order: repr, equality and fields() follow the fields' order
+
+    __init__.__qualname__ = qualname
+    return __init__
+
+
+def _make(cls: type[T], frozen: bool, eq: bool) -> type[T]:
+    names = tuple(cls.__dict__.get("__annotations__", {}))
+    init = _init_of(cls, names)
     own = cls.__dict__
     # like dataclasses: a method the class defines itself stays (a class body with __eq__ and without
     # __hash__ has __hash__ None, which is not its own)

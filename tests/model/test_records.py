@@ -47,10 +47,14 @@ def test_construction_defaults_and_factories() -> None:
     assert (p.x, p.y, p.tags, p.props) == (1, 0, ("a",), {})
     assert Point(1).props is not Point(1).props           # a fresh default per record
     assert Point(x=2, y=3) == Point(2, 3)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="missing 1 required argument"):
         Point()  # type: ignore[call-arg]
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'z'"):
         Point(1, z=2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="multiple values for argument 'x'"):
+        Point(1, x=2)  # type: ignore[misc]
+    with pytest.raises(TypeError, match="takes 5 positional arguments but 6 were given"):
+        Point(1, 2, (), {}, 5)  # type: ignore[call-arg]
 
 
 def test_equality_hash_and_repr_as_a_frozen_dataclass() -> None:
