@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vmplatform.model import _toml, features, platforms
+from vmplatform.model import _toml, features, machines, platforms
 
 SOURCES = _toml.packaged_sources()
 
@@ -132,3 +132,23 @@ def test_other_definitions_are_read_from_their_files(tmp_path: Path) -> None:
                platforms.load_platforms(env={"VMPLATFORM_PATH": str(tmp_path)}, system=None),
                platforms.load_platforms(env={}, system=tmp_path)):
         assert ps.get("site-1").features == ps.get("linux-6.1").features
+
+
+# -- the packaged machine snapshots, compiled in parts in the same build step ----------------------
+
+@pytest.mark.parametrize("path", machines.packaged_catalogs(), ids=lambda p: p.name)
+def test_compiled_machine_catalog_equals_the_snapshot(path: Path) -> None:
+    compiled = machines._compiled_machine_catalog(path)
+    assert compiled is not None, f"{path} has no current compiled form: run 'python -m vmplatform.model._toml'"
+    source = machines.load_machine_catalog(path)
+    assert list(compiled.machines) == list(source.machines)
+    assert all(compiled.machines[n] == source.machines[n] for n in source.machines)  # compat props in order
+    assert compiled == source                                                         # every field, raw too
+    assert compiled.default_machine() == source.default_machine()
+
+
+def test_a_machine_snapshot_that_changed_is_read_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = machines.packaged_catalogs()[-1]
+    assert machines._compiled_machine_catalog(path) is not None
+    monkeypatch.setattr(_toml, "source_stamps", lambda sources: {"machines/x.json": "0-00000000"})
+    assert machines._compiled_machine_catalog(path) is None

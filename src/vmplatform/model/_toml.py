@@ -128,11 +128,12 @@ def read_compiled(target: Path, sources: list[Path]) -> dict[str, Any] | None:
 
 def compile_all() -> list[Path]:
     """The build step: every packaged TOML file as JSON, then the validated catalog and the resolved
-    packaged platform set derived from them."""
+    packaged platform set derived from them, and the packaged machine snapshots in parts."""
     from vmplatform.model.features import compile_catalog
+    from vmplatform.model.machines import compile_machine_catalogs
     from vmplatform.model.platforms import compile_platforms
 
-    return [*compile_packaged(), compile_catalog(), compile_platforms()]
+    return [*compile_packaged(), compile_catalog(), compile_platforms(), *compile_machine_catalogs()]
 
 
 def packaged_sources() -> list[Path]:

@@ -18,11 +18,11 @@ from types import MappingProxyType
 from typing import Any
 
 from vmplatform.errors import DataFileError, UnknownNameError
-from vmplatform.model import _jsontext
+from vmplatform.model import _jsontext, _toml
 from vmplatform.model._toml import DATA_DIR
 from vmplatform.model.fields import Document, Fields
 from vmplatform.model.jsonvalue import JsonObject
-from vmplatform.records import field, record
+from vmplatform.records import field, record, replace
 
 SCHEMA = "vmplatform/machine-catalog/1"
 
@@ -127,15 +127,20 @@ class MachineCatalog:
 
 class _LazyMachines(Mapping[str, MachineType]):
     """Machine types built on first access: a snapshot has thousands of compat
-    props and a command usually needs one machine type's."""
+    props and a command usually needs one machine type's. From a compiled
+    catalog (:func:`compile_machine_catalogs`), each machine's compat props
+    are even decoded on first access, from ``blobs``."""
 
-    def __init__(self, raw: dict[str, Fields]) -> None:
+    def __init__(self, raw: dict[str, Fields], blobs: Mapping[str, bytes] | None = None) -> None:
         self._raw = raw
+        self._blobs = blobs
         self._built: dict[str, MachineType] = {}
 
     def __getitem__(self, name: str) -> MachineType:
         if name not in self._built:
             m = self._raw[name]
+            if self._blobs is not None:
+                m = Fields({**m.data, "compat-props": json.loads(self._blobs[name])}, m.doc, m.place)
             props = tuple(CompatProp(p.text("qom-type"), p.text("property"), normalize_value(p.text("value")))
                           for p in m.tables("compat-props"))
             self._built[name] = MachineType(name, props, m.optional(m.text, "alias"), bool(m.get("is-default")),
@@ -198,12 +203,94 @@ def packaged_catalogs() -> list[Path]:
 
 @cache
 def default_machine_catalog() -> MachineCatalog:
-    """The newest snapshot shipped in the package."""
+    """The newest snapshot shipped in the package (from its compiled form while that matches it)."""
     paths = packaged_catalogs()
     if not paths:
         raise DataFileError("vmplatform/data/machines", "", "no machine catalog is installed",
                             hint="run 'vmplatform machines import --qemu PATH --output FILE'")
-    return load_machine_catalog(paths[-1])
+    return _compiled_machine_catalog(paths[-1]) or load_machine_catalog(paths[-1])
+
+
+# -- packaged snapshots, compiled at install time ------------------------------------------------
+# A snapshot is a large JSON file (hundreds of kB, nearly all of it compat props) and a command reads
+# one or two machine types of it: decoding the whole file costs more than the rest of a libvirt hook
+# call that resolves a domain. The build step writes each packaged snapshot as one line of JSON with
+# everything but the compat props, each machine's compat props pointing into the JSON that follows
+# that line, decoded on first access.
+
+def _compiled_machines_path(path: Path) -> Path:
+    return _toml.COMPILED_DIR / f"machines__{path.name}"
+
+
+class _Source(Mapping[str, Any]):
+    """``MachineCatalog.raw`` of a compiled catalog: the snapshot's JSON object, read when first used."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._obj: dict[str, Any] | None = None
+
+    def _data(self) -> dict[str, Any]:
+        if self._obj is None:
+            obj = _jsontext.loads(self._path.read_text(encoding="utf-8"))
+            self._obj = obj if isinstance(obj, dict) else {}
+        return self._obj
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+
+def compile_machine_catalogs() -> list[Path]:
+    """Write the compiled form of every packaged snapshot that reads without an error (build time)."""
+    written = []
+    for path in packaged_catalogs():
+        catalog = load_machine_catalog(path)
+        for name in catalog.machines:
+            catalog.machines[name]              # every machine type builds: reading it compiled cannot fail
+        obj = dict(catalog.raw)
+        blobs, machines, offset = [], [], 0
+        for m in obj["machines"]:
+            blob = json.dumps(m["compat-props"], separators=(",", ":")).encode()
+            machines.append({**m, "compat-props": [offset, len(blob)]})
+            blobs.append(blob)
+            offset += len(blob)
+        head = {"sources": _toml.source_stamps([path]), "data": {**obj, "machines": machines}}
+        target = _compiled_machines_path(path)
+        _toml.COMPILED_DIR.mkdir(exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(json.dumps(head, separators=(",", ":")).encode() + b"\n" + b"".join(blobs))
+        tmp.replace(target)
+        written.append(target)
+    return written
+
+
+def _compiled_machine_catalog(path: Path) -> MachineCatalog | None:
+    """The compiled form of the packaged snapshot ``path``, or None when absent or not made from it."""
+    try:
+        with open(_compiled_machines_path(path), "rb") as fh:
+            text = fh.read()
+        end = text.index(b"\n")
+        head = json.loads(text[:end])
+    except (OSError, ValueError):
+        return None
+    if not isinstance(head, dict) or head.get("sources") != _toml.source_stamps([path]):
+        return None
+    try:
+        obj = head["data"]
+        blobs = {}
+        for m in obj["machines"]:
+            start, length = m["compat-props"]
+            blobs[m["name"]] = text[end + 1 + start:end + 1 + start + length]
+        catalog = from_json_obj(obj, str(path))
+    except (KeyError, TypeError, ValueError, DataFileError):
+        return None   # written by another version of this code: read the snapshot
+    assert isinstance(catalog.machines, _LazyMachines)
+    return replace(catalog, machines=_LazyMachines(catalog.machines._raw, blobs), raw=_Source(path))
 
 
 _PROXY_SUFFIXES = ("-pci-non-transitional", "-pci-transitional", "-pci", "-ccw")
