@@ -127,15 +127,15 @@ def _init_of(cls: type, names: tuple[str, ...]) -> Callable[..., None]:
             name = next(name for name in values if name not in known)
             raise TypeError(f"{qualname}() got an unexpected keyword argument {name!r}")
         if len(values) < count:
-            missing = [name for name in required if name not in values]
-            if missing:
-                raise TypeError(f"{qualname}() missing {len(missing)} required argument(s): "
-                                + ", ".join(repr(m) for m in missing))
             for name, default in defaults:
                 values.setdefault(name, default)
             for name, make in factories:
                 if name not in values:
                     values[name] = make()
+            if len(values) < count:
+                missing = [name for name in required if name not in values]
+                raise TypeError(f"{qualname}() missing {len(missing)} required argument(s): "
+                                + ", ".join(repr(m) for m in missing))
         self.__dict__.update(values)   # in any order: repr, equality and fields() follow the fields' order
 
     __init__.__qualname__ = qualname
