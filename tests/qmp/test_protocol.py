@@ -15,6 +15,7 @@ from vmplatform.qmp.protocol import (
     JsonSplitter,
     ParseError,
     check_command,
+    encode_command,
     error_reply,
     return_reply,
     split_reply_id,
@@ -126,6 +127,31 @@ def test_qemus_reply_shapes_take_the_fast_path() -> None:
     assert split_reply_id(b'{"return": {"status": "prelaunch", "running": false}, "id": 17}') is not None
     assert split_reply_id(b'{"id": 5, "error": {"class": "GenericError", "desc": "x"}}') is not None
     assert split_reply_id(b'{"timestamp": {"seconds": 1}, "event": "STOP"}') is None
+
+
+def test_the_id_found_is_the_top_level_one() -> None:
+    assert split_reply_id(b'{"return": {"a": 1, "id": 2}, "id": 3}') == \
+        (3, b'{"return": {"a": 1, "id": 2}, "id": ', b"}")
+    assert split_reply_id(b'{"id": 4, "error": {"class": "x", "desc": "d"}}') == \
+        (4, b'{"id": ', b', "error": {"class": "x", "desc": "d"}}')
+    # not an object: nothing to splice (the caller parses, and drops, it)
+    assert split_reply_id(b', "id": 5}') is None
+
+
+def test_commands_for_qemu_carry_the_endpoints_id() -> None:
+    assert encode_command("query-status", None, 7) == b'{"execute": "query-status", "id": 7}\r\n'
+    assert encode_command('odd"name', None, 8) == b'{"execute": "odd\\"name", "id": 8}\r\n'
+    # arguments follow the id; non-ASCII text goes as UTF-8, as QEMU reads it
+    assert encode_command("qom-get", {"path": "/\u00e9", "n": [1]}, 9) == \
+        '{"execute": "qom-get", "id": 9, "arguments": {"path": "/\u00e9", "n": [1]}}\r\n'.encode()
+    assert encode_command("x", {}, 10) == b'{"execute": "x", "id": 10, "arguments": {}}\r\n'
+
+
+def test_a_command_qemu_could_not_parse_is_refused_before_it_is_sent() -> None:
+    """A lone surrogate: QEMU's reply would carry no id, so it is QEMU's error, given here."""
+    with pytest.raises(ValueError) as err:
+        encode_command("x", {"s": "a\ud800"}, 1)
+    assert str(err.value) == "JSON parse error, \\ud800 is not a valid Unicode character"
 
 
 def test_replies_are_formatted_like_qemus() -> None:
