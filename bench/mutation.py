@@ -70,9 +70,11 @@ MODULES = [
     # The reply path: ids in, ids out, routing of replies and events, the reply encoders.
     Module("qmp-reply", ("vmplatform/qmp/endpoint.py", "vmplatform/qmp/upstream.py", "vmplatform/qmp/client.py",
                          "vmplatform/qmp/protocol.py"),
-           # a scripted monitor, and the real QEMU of test_endpoint.py; the hot-plug and migration tests
-           # pass through the same path but boot more QEMUs per test (minutes per mutant)
-           ("tests/qmp/test_endpoint_fake_qemu.py", "tests/qmp/test_reply_order.py", "tests/qmp/test_protocol.py",
+           # the connection to QEMU fed bytes directly, a scripted monitor, and the real QEMU of
+           # test_endpoint.py (run last: mutmut runs the fastest tests first); the hot-plug and migration
+           # tests pass through the same path but boot more QEMUs per test (minutes per mutant)
+           ("tests/qmp/test_upstream_routing.py", "tests/qmp/test_endpoint_requests.py",
+            "tests/qmp/test_endpoint_fake_qemu.py", "tests/qmp/test_reply_order.py", "tests/qmp/test_protocol.py",
             "tests/qmp/test_endpoint.py", "tests/qmp/test_qmp_reply_ids.py"),
            ("*Upstreamǁ_lines__mutmut_*", "*Upstreamǁ_route_parsed__mutmut_*", "*Upstreamǁforward__mutmut_*",
             "*ReplyQueueǁ*__mutmut_*", "*Endpointǁ_request__mutmut_*", "*Endpointǁ_forward__mutmut_*",
