@@ -90,6 +90,12 @@ def test_5_10_with_vhost_vsock_loaded_lacks_seqpacket_but_the_default_holds() ->
     assert ps.supported and not ps.guaranteed and ps.without_devices == ("vhost-vsock",)
     assert [u.lack for u in ps.unavailable] == [Lack.NEEDS_DEVICE]
     assert without.default.name == "linux-debian-11"
+    # as query-platforms says it: which device the VM must go without
+    shown = ps.to_json()
+    assert shown["unavailable-features"] == [
+        {"id": "vhost-vsock-seqpacket", "status": "unsupported",
+         "reason": "vhost-vsock: fake host: vhost-features: absent", "lack": "needs-device", "device": "vhost-vsock"}]
+    assert shown["usable-without"] == ["vhost-vsock"]
 
 
 def test_a_tcg_vm_never_lacks_kvm_features() -> None:
