@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import sys
 from pathlib import Path
@@ -10,8 +11,9 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.harness.corpus import HOSTS, report
+from vmplatform.model.features import Catalog, Category, HostFeature, default_catalog
 from vmplatform.model.platforms import PlatformSet, load_platform_file
-from vmplatform.resolution.merge import common_features, merged_platform
+from vmplatform.resolution.merge import _closed, common_features, merged_platform
 from vmplatform.resolution.support import evaluate
 
 EL9, UBUNTU = str(HOSTS / "el9-5.14.json"), str(HOSTS / "ubuntu2404-6.8.json")
@@ -83,3 +85,15 @@ def test_common_features_drop_a_feature_whose_requirement_is_not_common(platform
     # An unprivileged probe may see USO but not confirm the vnet header: never promise USO alone.
     odd = FakeHost(hostname="odd", supported=frozenset({"tap-uso", "tap-ufo"})).run(platforms.catalog)
     assert common_features([odd], platforms) == frozenset()
+
+
+def test_dropping_a_feature_drops_what_requires_it_in_turn() -> None:
+    """Closure over chains: a needs b, b needs c; c not common drops b, then a (whatever the name order)."""
+    base = next(f for f in default_catalog() if f.category is Category.KERNEL)
+
+    def feature(fid: str, *requires: str) -> HostFeature:
+        return dataclasses.replace(base, id=fid, requires=requires)
+
+    catalog = Catalog({f.id: f for f in (feature("a", "b"), feature("b", "c"), feature("c"), feature("d", "c"))})
+    assert _closed(frozenset({"a", "b", "d"}), catalog) == frozenset()
+    assert _closed(frozenset({"a", "b", "c"}), catalog) == frozenset({"a", "b", "c"})
