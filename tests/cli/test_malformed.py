@@ -73,6 +73,7 @@ def pin(**changes: object) -> str:
     (broken(scope={"kind": 1}), "M: scope.kind: must be a string, not an integer"),
     (broken(scope={"kind": "hosts", "hosts": "a b"}), "M: scope.hosts: must be a list of strings, not a string"),
     (broken(pinned_properties=None), "M: pinned-properties: missing"),
+    (broken(requires=None), "M: requires: missing"),
     (broken(requires=["tap-uso"]), "M: requires[0]: must be an object, not a string"),
     (broken(requires=[None]), "M: requires[0]: must be an object, not null"),
     (broken(requires=[{"feature": 1, "required-by": "x"}]), "M: requires[0].feature: must be a string, not an integer"),
