@@ -189,3 +189,27 @@ def test_precedence_laws(mc: MachineCatalog, mini_catalog: Catalog, mini_platfor
     if not globals_ and not dev_props:
         full = FakeHost.with_features(platform.features | {"vhost-net"}).run(mini_catalog)
         require_host(res, full, mini_platforms)
+
+
+def test_each_value_says_how_it_was_reached(mc: MachineCatalog, mini_platforms: PlatformSet) -> None:
+    """The history explains a value layer by layer, as `resolve --explain` shows it."""
+    cfg = VmConfig("pc-q35-8.1", (nic(backend=Backend.NO_VNET_HDR, props={"guest_uso4": "on"}),),
+                   user_globals=(parse_global("virtio-net-device.host_uso=on"),), machine_props={"smm": "on"},
+                   accel=Accel.KVM)
+    res = resolve(mc, mini_platforms, cfg, mini_platforms.get("t-6.0"))
+    history = {p.key: [(s.layer, s.value, s.why) for s in p.history] for p in res.properties}
+    default = (Layer.DEVICE_DEFAULT, "on", "default of QEMU 10.0.2")
+    cleared = (Layer.BACKEND, "off", "the netdev has no vnet header: QEMU clears this whatever is set")
+    assert history["net0.host_uso"] == [
+        default, (Layer.MACHINE_TYPE, "off", "machine type pc-q35-8.1: virtio-net-device.host_uso=off"),
+        (Layer.USER_GLOBAL, "on", "set by -global virtio-net-device.host_uso=on"), cleared]
+    assert history["net0.guest_uso4"] == [
+        default, (Layer.MACHINE_TYPE, "off", "machine type pc-q35-8.1: virtio-net-device.guest_uso4=off"),
+        (Layer.USER_DEVICE, "on", "set on -device virtio-net-pci"), cleared]
+    assert history["machine.smm"] == [
+        default, (Layer.PLATFORM, "off", "platform t-6.0 does not guarantee kvm-smm"),
+        (Layer.USER_DEVICE, "on", "set by -machine smm=on")]
+    plain = resolve(mc, mini_platforms, VmConfig("pc-q35-10.0", (nic(),), accel=Accel.KVM), mini_platforms.get("t-6.0"))
+    assert {p.key: p.history[-1].why for p in plain.properties if p.prop in ("csum", "host_uso")} == {
+        "net0.csum": "platform t-6.0 guarantees tap-vnet-hdr",
+        "net0.host_uso": "platform t-6.0 does not guarantee tap-uso"}
