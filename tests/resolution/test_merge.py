@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from tests.conftest import run_cli
 from tests.harness.corpus import HOSTS, report
 from vmplatform.model.features import Catalog, Category, HostFeature, default_catalog
 from vmplatform.model.platforms import PlatformSet, load_platform_file
+from vmplatform.records import replace
 from vmplatform.resolution.merge import _closed, common_features, merged_platform
 from vmplatform.resolution.support import evaluate
 
@@ -92,7 +92,7 @@ def test_dropping_a_feature_drops_what_requires_it_in_turn() -> None:
     base = next(f for f in default_catalog() if f.category is Category.KERNEL)
 
     def feature(fid: str, *requires: str) -> HostFeature:
-        return dataclasses.replace(base, id=fid, requires=requires)
+        return replace(base, id=fid, requires=requires)
 
     catalog = Catalog({f.id: f for f in (feature("a", "b"), feature("b", "c"), feature("c"), feature("d", "c"))})
     assert _closed(frozenset({"a", "b", "d"}), catalog) == frozenset()
