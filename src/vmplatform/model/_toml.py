@@ -104,9 +104,15 @@ def source_stamps(sources: list[Path]) -> dict[str, str] | None:
 def write_compiled(target: Path, sources: dict[str, str] | None, data: dict[str, Any]) -> Path:
     """Write build-time data derived from packaged ``sources`` (their stamps) to ``target``, atomically."""
     assert sources is not None, "a packaged source is unreadable"
+    return write_atomically(target, json.dumps({"sources": sources, "data": data}, separators=(",", ":")).encode())
+
+
+def write_atomically(target: Path, payload: bytes) -> Path:
+    """Write a compiled file under :data:`COMPILED_DIR` whole or not at all: a reader, or a build running
+    beside this one, never sees half of it."""
     COMPILED_DIR.mkdir(exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"sources": sources, "data": data}, separators=(",", ":")), encoding="utf-8")
+    tmp.write_bytes(payload)
     os.replace(tmp, target)
     return target
 
@@ -142,18 +148,14 @@ def packaged_sources() -> list[Path]:
 
 def compile_packaged() -> list[Path]:
     """Compile every packaged TOML file to JSON next to it (install time); returns what was written."""
-    COMPILED_DIR.mkdir(exist_ok=True)
     written = []
     for src in packaged_sources():
         raw = src.read_bytes()
         data = _parse(raw.decode("utf-8"), str(src))
         target = _compiled_path(src)
         assert target is not None
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"source": _stamp(raw), "data": data}, default=_encode),
-                       encoding="utf-8")
-        os.replace(tmp, target)
-        written.append(target)
+        written.append(write_atomically(target, json.dumps({"source": _stamp(raw), "data": data},
+                                                           default=_encode).encode()))
     return written
 
 

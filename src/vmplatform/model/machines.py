@@ -260,12 +260,8 @@ def compile_machine_catalogs() -> list[Path]:
             blobs.append(blob)
             offset += len(blob)
         head = {"sources": _toml.source_stamps([path]), "data": {**obj, "machines": machines}}
-        target = _compiled_machines_path(path)
-        _toml.COMPILED_DIR.mkdir(exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(json.dumps(head, separators=(",", ":")).encode() + b"\n" + b"".join(blobs))
-        tmp.replace(target)
-        written.append(target)
+        written.append(_toml.write_atomically(_compiled_machines_path(path), json.dumps(
+            head, separators=(",", ":")).encode() + b"\n" + b"".join(blobs)))
     return written
 
 
