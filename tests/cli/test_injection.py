@@ -122,11 +122,6 @@ def _kvm_has_smm() -> bool:
         os.close(fd)
 
 
-def _kernel_at_least(major: int, minor: int) -> bool:
-    got = os.uname().release.split(".")[:2]
-    return (int(got[0]), int("".join(c for c in got[1] if c.isdigit()))) >= (major, minor)
-
-
 @pytest.mark.root
 def test_the_hook_writes_nothing(tmp_path: Path) -> None:
     """On a guarded operation with no cached report the hook probes, and stores nothing.
@@ -134,7 +129,7 @@ def test_the_hook_writes_nothing(tmp_path: Path) -> None:
     The manifest needs kvm-smm, tap-uso (Linux 6.2), tap-ufo and tap-vnet-hdr: as root with a TUN
     device, the hook admits the start (0) exactly when this kernel is 6.2 or later and KVM offers SMM,
     and refuses it (1) otherwise."""
-    from tests.harness.requirements import missing_root, missing_tun, skip_unless
+    from tests.harness.requirements import missing_root, missing_tun, running_kernel, skip_unless
 
     skip_unless(missing_root, missing_tun)
     from vmplatform.libvirt.metadata import with_manifest
@@ -148,7 +143,7 @@ def test_the_hook_writes_nothing(tmp_path: Path) -> None:
            "VMPLATFORM_RUNTIME_DIR": str(runtime)}
     proc = subprocess.run([str(hook), "vmp-tiny", "prepare", "begin", "-"], input=xml, text=True,
                           capture_output=True, env=env, cwd=tmp_path)
-    admits = _kernel_at_least(6, 2) and _kvm_has_smm()
+    admits = running_kernel() >= (6, 2) and _kvm_has_smm()
     assert (proc.returncode, "Traceback" in proc.stderr) == (0 if admits else 1, False), proc.stderr
     assert not runtime.exists(), "the hook wrote its probe to the cache"
     assert sorted(p.name for p in tmp_path.iterdir()) == []

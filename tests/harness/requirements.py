@@ -24,6 +24,12 @@ from .shim import gcc_binary
 SETUP_HINT = "run scripts/setup-host as root"
 
 
+def running_kernel() -> tuple[int, int]:
+    """This machine's kernel as (major, minor), read from uname, not through the package's own parser."""
+    major, minor = os.uname().release.split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()))
+
+
 def missing_root() -> str | None:
     if os.geteuid() != 0:
         return "not root: creating TAP devices needs CAP_NET_ADMIN (run the e2e tests as root)"

@@ -11,17 +11,12 @@ import textwrap
 
 import pytest
 
-from tests.harness.requirements import missing_root, missing_tun, skip_unless
+from tests.harness.requirements import missing_root, missing_tun, running_kernel, skip_unless
 from vmplatform.model.features import default_catalog
 from vmplatform.model.report import FeatureStatus, dumps, loads
 from vmplatform.probe.linux import LinuxProbe
 
 pytestmark = pytest.mark.root
-
-
-def _kernel() -> tuple[int, int]:
-    major, minor = os.uname().release.split(".")[:2]
-    return int(major), int("".join(c for c in minor if c.isdigit()))
 
 
 def _tap_links() -> set[str]:
@@ -48,7 +43,7 @@ def test_probe_matches_kernel_release_for_tap_features() -> None:
     report = LinuxProbe().run(default_catalog())
     assert report.status("tap-vnet-hdr") is FeatureStatus.SUPPORTED
     assert report.status("tap-ufo") is FeatureStatus.SUPPORTED
-    want = FeatureStatus.SUPPORTED if _kernel() >= (6, 2) else FeatureStatus.UNSUPPORTED
+    want = FeatureStatus.SUPPORTED if running_kernel() >= (6, 2) else FeatureStatus.UNSUPPORTED
     assert report.status("tap-uso") is want
     assert "TUNSETOFFLOAD" in report.reason("tap-uso")
 
@@ -128,7 +123,7 @@ def test_unprivileged_probe_answers(tun_mode: int) -> None:
     assert report.probe_mode == ("user-namespace" if in_namespace else "unprivileged")
     if in_namespace:
         assert report.status("tap-vnet-hdr") is FeatureStatus.SUPPORTED
-        assert report.status("tap-uso") is (FeatureStatus.SUPPORTED if _kernel() >= (6, 2)
+        assert report.status("tap-uso") is (FeatureStatus.SUPPORTED if running_kernel() >= (6, 2)
                                              else FeatureStatus.UNSUPPORTED)
     else:  # no user namespaces here, or no access to /dev/net/tun at all
         assert all(r.status is FeatureStatus.UNKNOWN and "CAP_NET_ADMIN" in r.evidence.detail for r in tun)
